@@ -56,7 +56,10 @@ def choose_model(flag: str | None, config: dict[str, Any], keys: dict[str, str])
 
 
 def probe_local(timeout: float = 0.25) -> str | None:
-    """The first model of a local server that answers on its default port, if any."""
+    """The first model of a local server that answers on its default port, if any
+    (``LOOMEX_LOCAL_PROBE=0`` turns the probe off)."""
+    if os.environ.get("LOOMEX_LOCAL_PROBE") == "0":
+        return None
     for name in LOCAL_PROVIDERS:
         base = PRESETS[name].base_url
         parts = urlsplit(base)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..engine.agent import Agent
 from ..wire.config import load_config, load_keys
+from ..wire.errors import ConfigError
 from ..wire.providers import Route, route
 from .choose_model import choose_model
 from .exits import USAGE, fail
@@ -41,7 +42,20 @@ class Setup:
         if steps is not None and int(steps) < 1:
             fail("--max-steps must be at least 1", USAGE)
         return Agent(model=self.model, tools=list(self.tools), system_prompt=self.system,
-                     temperature=temp, max_steps=int(steps), stream=not o.no_stream)
+                     temperature=temp, max_steps=int(steps), stream=not o.no_stream,
+                     retry=self.retry_policy())
+
+    def retry_policy(self) -> Any:
+        """``[retry]`` in config.toml: max_attempts, base_delay, max_delay, max_retry_after."""
+        from ..wire.retry import RetryPolicy
+        t = self.config.get("retry") or {}
+        if not isinstance(t, dict):
+            raise ConfigError("config.toml: [retry] must be a table")
+        fields = ("max_attempts", "base_delay", "max_delay", "max_retry_after")
+        try:
+            return RetryPolicy(**{k: type(getattr(RetryPolicy(), k))(t[k]) for k in fields if k in t})
+        except (TypeError, ValueError):
+            raise ConfigError("config.toml: [retry] values must be numbers") from None
 
     def set_model(self, model: str) -> None:
         r = route(model, self.config, self.keys)  # raises ConfigError before anything changes

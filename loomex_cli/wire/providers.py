@@ -4,6 +4,7 @@ The model string is split at the first ``/``; the rest is the provider's own mod
 may contain more slashes). Built-in presets cover the common hosted and local servers; a
 ``[providers.NAME]`` table in config.toml adds or overrides one.
 
+Base URL precedence: ``$LOOMEX_<PROVIDER>_BASE_URL`` > ``base_url`` in config.toml > preset.
 Key precedence: the provider's environment variable > keys.toml > ``api_key`` in
 config.toml > ``api_key_cmd`` in config.toml.
 """
@@ -154,7 +155,8 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         config = load_config()
     t = provider_table(provider, config)
     preset = PRESETS.get(provider) or _EXTRA.get(provider)
-    url = base_url or t.get("base_url") or (preset.base_url if preset else None)
+    env_url = os.environ.get(f"LOOMEX_{provider.upper().replace('-', '_')}_BASE_URL")
+    url = base_url or env_url or t.get("base_url") or (preset.base_url if preset else None)
     if not url:
         raise ConfigError(
             f"unknown provider {provider!r}: add [providers.{provider}] with base_url to "

@@ -1,0 +1,63 @@
+"""Running the installed ``loomex`` as a subprocess against the replay server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SECRET = "sk-replay-SECRET-0123456789abcdef"
+
+
+def loomex_bin() -> str:
+    exe = Path(sys.executable).parent / "loomex"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("loomex")
+    if not found:
+        raise RuntimeError("the loomex console script is not installed in this environment")
+    return found
+
+
+@dataclass
+class Done:
+    code: int
+    out: str
+    err: str
+
+
+class CliEnv:
+    """A private config dir whose ``replay`` provider points at a replay-server script."""
+
+    def __init__(self, root: Path, url: str | None = None, extra_config: str = "") -> None:
+        self.root = root
+        self.config = root / "config"
+        self.data = root / "data"
+        self.config.mkdir(parents=True, exist_ok=True)
+        lines = ['default_model = "replay/test-model"', "", "[retry]", "base_delay = 0.01",
+                 "max_retry_after = 0.2", ""]
+        if url:
+            lines += ["[providers.replay]", f'base_url = "{url}"', 'api_key_env = "REPLAY_API_KEY"', ""]
+        (self.config / "config.toml").write_text("\n".join(lines) + extra_config)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.endswith("_API_KEY") and k != "LOOMEX_MODEL"}
+        env.update(LOOMEX_CONFIG_DIR=str(self.config), LOOMEX_DATA_DIR=str(self.data),
+                   LOOMEX_CACHE_DIR=str(self.root / "cache"), REPLAY_API_KEY=SECRET,
+                   NO_COLOR="1", COLUMNS="100")
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, stdin: Any = subprocess.DEVNULL, input: str | None = None,
+            timeout: float = 30, **env: str) -> Done:
+        kw: dict[str, Any] = {"input": input} if input is not None else {"stdin": stdin}
+        p = subprocess.run([loomex_bin(), *args], capture_output=True, text=True,
+                           env=self.env(**env), timeout=timeout, **kw)
+        assert SECRET not in p.stdout and SECRET not in p.stderr, "the API key leaked"
+        assert "Traceback" not in p.stderr, p.stderr
+        return Done(p.returncode, p.stdout, p.stderr)
