@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "Message": "engine.messages", "ToolCall": "engine.messages",
     "RunResult": "engine.result",
     "run": "engine.loop", "arun": "engine.loop",
+    "start_agent": "engine.session", "astart_agent": "engine.session",
+    "AgentHandle": "engine.session", "SyncAgentHandle": "engine.session",
     "telemetry": "engine.telemetry",
     "TextDelta": "engine.events", "ReasoningDelta": "engine.events",
     "ToolCallStart": "engine.events", "ToolCallDelta": "engine.events",
@@ -58,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
                                 StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
                                 ToolCallStart, ToolResult)
     from .engine.loop import arun, run
+    from .engine.session import AgentHandle, SyncAgentHandle, astart_agent, start_agent
     from .engine.messages import Message, ToolCall
     from .engine.result import RunResult
     from .engine.tools import Tool, ToolError, tool

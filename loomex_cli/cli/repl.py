@@ -43,7 +43,6 @@ class Repl:
         from .render import PlainOutput, RichOutput
         self.setup = setup
         self.opts = opts
-        self.messages: list[Message] = []
         self.usage: dict[str, Any] = {}
         self.turns = 0
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) if stdout_is_tty() \
@@ -87,6 +86,9 @@ class Repl:
                              complete_while_typing=True, prompt_continuation="  ")
 
     async def main(self) -> int:
+        from ..engine.session import AgentHandle
+        self.handle = AgentHandle(self.setup.agent(), approver=self.approver,
+                                  ask_human=self.ask_human)
         session = self._session()
         print(f"loomex chat · {self.setup.model} · /help for commands · Ctrl-D to leave",
               file=sys.stderr)
@@ -108,41 +110,32 @@ class Repl:
                     say(str(e))
                 continue
             await self.turn(text)
+        await self.handle.stop()
         from ..wire.client import close_client
         await close_client()
         return 0
 
     # -- one exchange -------------------------------------------------------------------
     async def turn(self, text: str) -> None:
-        from ..engine.loop import arun
-        agent = self.setup.agent()
-        messages = [*self.messages, Message.user(text)]
-
-        async def guarded() -> tuple[Any, BaseException | None]:
-            try:
-                return await arun(agent, messages, sink=self.out, approver=self.approver,
-                                  ask_human=self.ask_human, route=self.setup.route), None
-            except asyncio.CancelledError as e:
-                return getattr(e, "result", None), e
-            except Exception as e:  # noqa: BLE001
-                return getattr(e, "result", None), e
-
-        task = asyncio.ensure_future(guarded())
+        """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
+        handle = self.handle
+        handle.agent = agent = self.setup.agent()
+        task = asyncio.ensure_future(handle.call(text, sink=self.out, route=self.setup.route))
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        loop.add_signal_handler(signal.SIGINT, handle.cancel)
+        error: BaseException | None = None
         try:
-            result, error = await task
-        except asyncio.CancelledError:  # cancelled before arun started
-            result, error = None, asyncio.CancelledError()
+            result = await task
+        except asyncio.CancelledError as e:
+            result, error = handle.last_result, e
+        except Exception as e:  # noqa: BLE001 - shown as one line; the REPL goes on
+            result, error = getattr(e, "result", None), e
         finally:
             loop.remove_signal_handler(signal.SIGINT)
         if result is not None:
             self.out.finish(result)
-            self.messages = result.messages
             add_usage(self.usage, result.usage)
             self.turns += 1
-        else:
-            self.messages = messages  # what the user typed is kept
         if isinstance(error, asyncio.CancelledError):
             say("interrupted; what was streamed is kept")
         elif error is not None:
@@ -150,6 +143,10 @@ class Repl:
                 else f"internal error: {type(error).__name__}: {error}")
         elif result is not None and result.finish_reason == "max_steps":
             say(f"stopped at the step limit ({agent.max_steps}); say 'go on' to continue")
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.handle.get_messages()
 
     # -- slash commands -----------------------------------------------------------------
     def command(self, line: str) -> str | None:
@@ -171,11 +168,11 @@ class Repl:
         elif cmd == "/system":
             if arg:
                 self.setup.system = arg
-                self.messages = [m for m in self.messages if m.role != "system"]
-                self.messages.insert(0, Message.system(arg))
+                kept = [m for m in self.messages if m.role != "system"]
+                self.handle.reset([Message.system(arg), *kept])
             print(f"system: {self.setup.system}")
         elif cmd == "/clear":
-            self.messages = []
+            self.handle.reset()
             print("a new conversation")
         elif cmd == "/usage":
             u = self.usage
