@@ -59,6 +59,14 @@ class Agent:
     temperature: float | None = 0.1
     #: the fallback when the model's window is not known
     context_window: int = 128_000
+    #: compact the conversation before it overflows the window (see engine/compaction.py)
+    compaction: bool = True
+    #: tokens kept free for the answer (None: max_tokens, else 1/8 of the window, ≤ 1/4)
+    reserve_tokens: int | None = None
+    #: recent history kept verbatim when compacting (None: half of what fits)
+    keep_recent_tokens: int | None = None
+    #: stop before a model call that would take the run's cost over this (USD; needs prices)
+    max_cost: float | None = None
     max_tokens: int | None = None
     extra_body: dict[str, Any] = {}
     #: False for providers or setups that need a whole (non-streamed) response

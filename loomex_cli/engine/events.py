@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .messages import Message
     from .result import RunResult
 
 
@@ -98,6 +99,27 @@ class Retrying:
 
 
 @dataclass(slots=True)
+class MessageAdded:
+    """A message the run appended to the conversation (assistant turns, tool results, the
+    partial answer of an interrupted turn): what a store needs to save as it happens."""
+    message: "Message"
+    step: int = 0
+    type = "message"
+
+
+@dataclass(slots=True)
+class Compacted:
+    """The older part of the conversation was replaced by a summary to fit the window."""
+    tokens_before: int
+    tokens_after: int
+    removed: int
+    kept: int
+    summarized: bool
+    step: int = 0
+    type = "compacted"
+
+
+@dataclass(slots=True)
 class RunError:
     """The run stopped on an error (it is raised to the caller as well)."""
     error: str
@@ -113,13 +135,16 @@ class RunFinished:
 
 
 Event = (TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | ToolCallComplete
-         | ToolResult | StepStart | StepFinish | Retrying | RunError | RunFinished)
+         | ToolResult | StepStart | StepFinish | Retrying | MessageAdded | Compacted | RunError
+         | RunFinished)
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
     """A JSON-ready dict with a ``type`` key (the final result is summarised, not dumped)."""
     if isinstance(event, RunFinished):
         return {"type": "finished", **event.result.to_dict()}
+    if isinstance(event, MessageAdded):
+        return {"type": "message", "step": event.step, "message": event.message.to_dict()}
     d = asdict(event)
     d["type"] = event.type
     return d

@@ -23,13 +23,14 @@ from typing import Any, Iterable
 
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..wire.errors import ProviderError
+from ..wire.errors import ContextLengthError, ProviderError
 from ..wire.providers import Route, route as resolve_route
 from ..wire.retry import with_retry
-from . import telemetry
+from . import compaction, telemetry
 from .agent import Agent, Approval, RunContext, StepInfo
-from .events import (ReasoningDelta, Retrying, RunError, RunFinished, StepFinish, StepStart,
-                     TextDelta, ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult)
+from .events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
+                     StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
+                     ToolCallStart, ToolResult)
 from .messages import Message, ToolCall
 from .result import RunResult, add_usage
 from .sinks import Dispatcher
@@ -79,6 +80,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     dispatcher = Dispatcher(sink)
     emit = dispatcher.emit
     result = RunResult(msgs)
+    tracker = compaction.Tracker()
     started = time.perf_counter()
     _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
             {"agent": agent.name, "model": agent.model, "run_id": ctx.run_id})
@@ -90,12 +92,28 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             step = result.steps + 1
             ctx.step = step
             step_t0 = time.perf_counter()
+            if agent.compaction:
+                await _fit(agent, route, msgs, tracker, result, emit, step, ctx)
             emit(StepStart(step, agent.model, len(msgs)))
             _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
 
-            assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+            try:
+                assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+            except ContextLengthError as e:  # the provider still says it does not fit
+                if not agent.compaction or e.after_output or not await _fit(
+                        agent, route, msgs, tracker, result, emit, step, ctx, force=True):
+                    raise
+                try:
+                    assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+                except ContextLengthError as again:
+                    again.message = ("the conversation does not fit the model's context window "
+                                     f"even after compaction: {again.message}")
+                    again.args = (again.message,)
+                    raise
             result.steps = step
             msgs.append(assistant)
+            emit(MessageAdded(assistant, step))
+            tracker.update(turn.usage, len(msgs))
             add_usage(result.usage, turn.usage)
             result.step_usage.append(turn.usage or {})
 
@@ -173,21 +191,22 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
     def on_retry(attempt_no: int, delay: float, err: ProviderError) -> None:
         emit(Retrying(step, attempt_no, delay, str(err)))
         _emit_t(("loomex", "llm", "retry"), {"delay_ms": delay * 1000},
-                {"attempt": attempt_no, "error": str(err), "step": step})
+                {"attempt": attempt_no, "error": str(err), "step": step, "run_id": ctx.run_id})
 
     t0 = time.perf_counter()
     _emit_t(("loomex", "llm", "start"), {},
-            {"model": agent.model, "message_count": len(msgs), "step": step})
+            {"model": agent.model, "message_count": len(msgs), "step": step,
+             "run_id": ctx.run_id})
     retried_by_agent = False
     while True:
         try:
             turn = await with_retry(attempt, agent.retry, on_retry)
             break
         except asyncio.CancelledError:
-            _keep_partial(asm, msgs, "cancelled")
+            _keep_partial(asm, msgs, "cancelled", emit, step)
             raise
         except ProviderError as e:
-            _keep_partial(asm, msgs, "error")
+            _keep_partial(asm, msgs, "error", emit, step)
             action = agent.on_error(e, ctx)
             if (action == "retry" or isinstance(action, tuple) and action[0] == "retry") \
                     and not retried_by_agent and not e.after_output:
@@ -198,7 +217,7 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
             raise
     _emit_t(("loomex", "llm", "stop"), {"duration": (time.perf_counter() - t0) * 1000},
             {"model": agent.model, "finish_reason": turn.finish_reason, "usage": turn.usage,
-             "step": step})
+             "step": step, "run_id": ctx.run_id})
     calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
     assistant = Message("assistant", turn.content, calls, reasoning=turn.reasoning)
     for i, c in enumerate(calls or ()):
@@ -206,13 +225,14 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
     return assistant, turn
 
 
-def _keep_partial(asm: Assembler, msgs: list[Message], why: str) -> None:
+def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step: int) -> None:
     """What was streamed of an interrupted answer stays in the conversation (no tool calls:
     they may be incomplete, and a call without a result would be inconsistent)."""
     text, reasoning = asm.partial_text(), asm.partial_reasoning()
     if text or reasoning:
         msgs.append(Message("assistant", text or None, reasoning=reasoning or None,
                             extra={"interrupted": why}))
+        emit(MessageAdded(msgs[-1], step))
 
 
 # -- tools -------------------------------------------------------------------------
@@ -236,10 +256,16 @@ async def _run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent
                 text = "Error: the tool call was cancelled (the run was interrupted)."
                 emit(ToolResult(c.id, c.name, text, True, 0.0, step, "cancelled"))
                 results.append(Message.tool(c.id, text, c.name))
-        msgs.extend(results)
+        _add_results(msgs, results, emit, step)
         raise
-    msgs.extend(results)
+    _add_results(msgs, results, emit, step)
     return results
+
+
+def _add_results(msgs: list[Message], results: list[Message], emit: Any, step: int) -> None:
+    msgs.extend(results)
+    for m in results:
+        emit(MessageAdded(m, step))
 
 
 async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: RunContext,
@@ -318,6 +344,25 @@ async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
             {**meta, "allowed": decision.allowed, "reason": decision.reason,
              "source": decision.source, "subject": tool.approval_subject(args)})
     return decision
+
+
+# -- context -----------------------------------------------------------------------
+
+async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compaction.Tracker,
+               result: RunResult, emit: Any, step: int, ctx: RunContext,
+               force: bool = False) -> bool:
+    """Compacts when the next prompt would overflow; True when it did."""
+    done = await compaction.fit(agent, route, msgs, tracker,
+                                lambda u: add_usage(result.usage, u), force=force)
+    if done is None:
+        return False
+    emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
+                   done.summarized, step))
+    _emit_t(("loomex", "context", "compact"),
+            {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
+             "removed": done.removed, "kept": done.kept},
+            {"step": step, "summarized": done.summarized, "run_id": ctx.run_id})
+    return True
 
 
 # -- the end -------------------------------------------------------------------------
