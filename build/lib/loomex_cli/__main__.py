@@ -1,0 +1,19 @@
+"""``loomex`` console entry point. ``--version`` answers before anything heavy is imported."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["-V"]):
+        from ._version import __version__
+        print(f"loomex {__version__}")
+        return
+    from .cli.app import main as cli_main
+    cli_main(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The command-line face: Typer commands, Rich rendering, the prompt_toolkit REPL."""

@@ -1,0 +1,81 @@
+"""Asking the person at the terminal: tool approval and the ``human`` tool.
+
+Questions go to the controlling terminal (``/dev/tty``), so they work while stdin is a pipe
+(``git diff | loomex -t bash "..."``). With no terminal there is no one to ask (None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Callable
+
+_LOCK: asyncio.Lock | None = None
+
+
+def tty_available() -> bool:
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _tty_exchange(text: str) -> str | None:
+    """Writes ``text`` to the terminal and reads one line; None on EOF / no terminal."""
+    try:
+        with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
+            tty.write(text)
+            tty.flush()
+            line = tty.readline()
+    except OSError:
+        return None
+    return None if line == "" else line.rstrip("\n")
+
+
+def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callable[[str], Any]]:
+    """(ask_approval, ask_human) as async callables; ``suspend()`` is a context manager that
+    takes the renderer's live region down while the question is on screen."""
+
+    async def ask_approval(request: Any) -> Any:
+        from ..tools.policy import ApprovalAnswer
+        async with _lock():
+            with suspend():
+                danger = f"  \x1b[31m[{request.danger}]\x1b[0m" if request.danger else ""
+                head = (f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: "
+                        f"{request.subject}{danger}\n")
+                choices = "  [y] yes once   [n] no" if request.danger else \
+                    "  [y] yes once   [s] yes for this session   [n] no"
+                while True:
+                    line = await asyncio.to_thread(_tty_exchange, f"{head}{choices}\n  > ")
+                    if line is None:
+                        return ApprovalAnswer("no", "no answer from the terminal")
+                    c = line.strip().lower()[:1]
+                    if c == "y":
+                        return ApprovalAnswer("once")
+                    if c == "s" and not request.danger:
+                        return ApprovalAnswer("session")
+                    if c == "n" or c == "":
+                        why = await asyncio.to_thread(
+                            _tty_exchange, "  reason for the model (optional): ")
+                        return ApprovalAnswer("no", (why or "").strip())
+
+    async def ask_human(question: str) -> str:
+        async with _lock():
+            with suspend():
+                answer = await asyncio.to_thread(
+                    _tty_exchange, f"\n\x1b[36m? the model asks:\x1b[0m {question}\n  > ")
+        if answer is None:
+            from ..engine.tools import ToolError
+            raise ToolError("no human answered (the terminal closed)")
+        return answer
+
+    return ask_approval, ask_human
+
+
+def _lock() -> asyncio.Lock:
+    global _LOCK
+    if _LOCK is None:
+        _LOCK = asyncio.Lock()
+    return _LOCK

@@ -1,0 +1,106 @@
+"""``loomex PROMPT``: one agent run, for a person on a terminal or a pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from ..engine.messages import Message
+from .exits import INTERRUPTED, LIMIT, OK, USAGE, code_for, fail, say
+from .setup import Setup, stderr_is_tty, stdout_is_tty
+from .stdin import GRACE_S, compose, read_piped
+
+#: a rough, provider-neutral tokens-per-character estimate for the pre-flight size check
+CHARS_PER_TOKEN = 4
+
+
+def run_once(opts: Any) -> int:
+    piped = None
+    if not opts.no_stdin:
+        got = read_piped(None if (opts.wait_stdin or not opts.prompt) else GRACE_S)
+        if got.skipped_silent:
+            say(f"stdin sent nothing within {GRACE_S:g} s; going on without it "
+                "(use --stdin to wait for it, --no-stdin to skip this check)")
+        if got.bad_utf8:
+            say("stdin is not valid UTF-8; undecodable bytes were replaced")
+        piped = got.text
+    text = compose(opts.prompt, piped)
+    if not text.strip():
+        fail("no prompt: give one (loomex \"...\") or pipe text in", USAGE)
+
+    setup = Setup(opts)
+    agent = setup.agent()
+    est = len(text) // CHARS_PER_TOKEN
+    if est > agent.context_window:
+        fail(f"the input is about {est:,} tokens, more than the model's context window "
+             f"({agent.context_window:,}); nothing was sent. Cut it down or pick a larger model",
+             USAGE)
+
+    out = _output(opts)
+    from .ask import make_askers, tty_available
+    can_ask = tty_available() and not opts.json
+    ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
+    approver = setup.policy(ask_approval)
+
+    result, error = asyncio.run(_run(agent, setup, [Message.user(text)], out, approver, ask_human))
+    extra: dict[str, Any] = {"model": setup.model}
+    if result is not None:
+        out.finish(result, extra) if opts.json else out.finish(result)
+        if not opts.quiet and not opts.json and (stderr_is_tty() or opts.verbose):
+            from .render import usage_line
+            say_dim(usage_line(result))
+    if isinstance(error, asyncio.CancelledError):
+        say("interrupted")
+        return INTERRUPTED
+    if error is not None:
+        from ..wire.errors import LoomexError
+        if isinstance(error, LoomexError):
+            say(str(error))
+        else:
+            if opts.debug:
+                import traceback
+                traceback.print_exception(error)
+            say(f"internal error: {type(error).__name__}: {error} (run with --debug for details)")
+        return code_for(error)
+    if result is not None and result.finish_reason == "max_steps":
+        say(f"stopped: reached the step limit ({agent.max_steps}); raise it with --max-steps")
+        return LIMIT
+    return OK
+
+
+def say_dim(line: str) -> None:
+    import sys
+    sys.stderr.write(f"\x1b[2m{line}\x1b[0m\n" if stderr_is_tty() else f"{line}\n")
+
+
+def _output(opts: Any) -> Any:
+    from .render import JsonOutput, PlainOutput, RichOutput
+    if opts.json:
+        return JsonOutput()
+    if stdout_is_tty() and not opts.quiet:
+        return RichOutput(show_reasoning=not opts.no_reasoning)
+    progress = not opts.quiet and (stderr_is_tty() or opts.verbose)
+    return PlainOutput(progress, show_reasoning=not opts.no_reasoning)
+
+
+async def _run(agent: Any, setup: Setup, messages: list[Message], sink: Any, approver: Any,
+               ask_human: Any) -> tuple[Any, BaseException | None]:
+    """(result, error): the result is there also after an error or Ctrl-C (what was streamed
+    is kept), so nothing the model produced is lost."""
+    from ..engine.loop import arun
+    from ..wire.client import close_client
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    loop.add_signal_handler(signal.SIGINT, task.cancel)  # type: ignore[union-attr]
+    try:
+        result = await arun(agent, messages, sink=sink, approver=approver, ask_human=ask_human,
+                            route=setup.route)
+        return result, None
+    except asyncio.CancelledError as e:
+        return getattr(e, "result", None), e
+    except Exception as e:  # noqa: BLE001 - reported by the caller with its exit code
+        return getattr(e, "result", None), e
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        await close_client()

@@ -1,0 +1,277 @@
+"""How a run's events reach the person or the pipe.
+
+- :class:`PlainOutput` (stdout is not a terminal): stdout carries only the answer text,
+  streamed; tool lines, reasoning and usage go to stderr, and only when stderr is a terminal
+  or ``--verbose``.
+- :class:`RichOutput` (stdout is a terminal): Markdown rendered by Rich without flicker:
+  finished blocks are printed once, only the unfinished tail is re-rendered (throttled).
+- :class:`JsonOutput` (``--json``): one JSON object per event on stdout, then the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from typing import Any, Iterator
+
+from ..engine.events import (ReasoningDelta, Retrying, RunFinished, StepStart, TextDelta,
+                             ToolCallComplete, ToolResult, event_to_dict)
+
+RESULT_LINES = 6
+
+
+def short_args(name: str, arguments: str, width: int = 80) -> str:
+    """A tool call's arguments as one short line: the main argument when there is one."""
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        args = arguments
+    if isinstance(args, dict):
+        main = next((args[k] for k in ("command", "path", "pattern", "question") if k in args), None)
+        text = str(main) if main is not None and len(args) == 1 else (
+            str(main) + " …" if main is not None else json.dumps(args, ensure_ascii=False))
+    else:
+        text = str(args)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def clip_lines(text: str, n: int = RESULT_LINES, width: int = 160) -> str:
+    lines = text.splitlines() or [""]
+    out = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in lines[:n]]
+    if len(lines) > n:
+        out.append(f"… ({len(lines) - n} more lines)")
+    return "\n".join(out)
+
+
+def usage_line(result: Any, cost: str | None = None) -> str:
+    u = result.usage or {}
+    parts = []
+    if u:
+        parts.append(f"{u.get('prompt_tokens', 0):,} in / {u.get('completion_tokens', 0):,} out tokens")
+    else:
+        parts.append("tokens not reported")
+    if cost:
+        parts.append(cost)
+    parts.append(f"{result.steps} step{'s' if result.steps != 1 else ''}")
+    parts.append(f"{result.duration_ms / 1000:.1f} s")
+    return " · ".join(parts)
+
+
+class JsonOutput:
+    """``--json``: every engine event as a line of JSON on stdout."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.out = stream or sys.stdout
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, RunFinished):
+            return  # the CLI writes the final result object itself (with cost and status)
+        self.out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
+        d = {"type": "result", **result.to_dict(), **(extra or {})}
+        self.out.write(json.dumps(d, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        yield
+
+
+class PlainOutput:
+    """Answer text to stdout as it streams; progress to stderr when someone can see it."""
+
+    def __init__(self, progress: bool, show_reasoning: bool = True) -> None:
+        self.out = sys.stdout
+        self.err = sys.stderr
+        self.progress = progress
+        self.show_reasoning = show_reasoning
+        self.ended_nl = True
+        self.wrote = False
+        self._in_reasoning = False
+
+    def __call__(self, event: Any) -> None:
+        if type(event) is TextDelta:
+            self._end_reasoning()
+            self.out.write(event.text)
+            self.out.flush()
+            self.wrote = True
+            self.ended_nl = event.text.endswith("\n")
+            return
+        if not self.progress:
+            if type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
+                self.out.write("\n")
+                self.ended_nl = True
+            return
+        if type(event) is ReasoningDelta and self.show_reasoning:
+            self._in_reasoning = True
+            self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self.err.isatty() else event.text)
+            self.err.flush()
+        elif type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
+            self.out.write("\n")
+            self.out.flush()
+            self.ended_nl = True
+        elif type(event) is ToolCallComplete:
+            self._end_reasoning()
+            self.err.write(f"→ {event.name}({short_args(event.name, event.arguments)})\n")
+        elif type(event) is ToolResult:
+            mark = "✗" if event.is_error else "←"
+            first = clip_lines(event.content, 1, 120)
+            self.err.write(f"{mark} {event.name}: {first} ({event.duration_ms / 1000:.1f} s)\n")
+        elif type(event) is Retrying:
+            self.err.write(f"… retrying in {event.delay_s:.1f} s: {event.error}\n")
+
+    def _end_reasoning(self) -> None:
+        if self._in_reasoning:
+            self.err.write("\n")
+            self._in_reasoning = False
+
+    def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
+        self._end_reasoning()
+        if self.wrote and not self.ended_nl:
+            self.out.write("\n")
+            self.out.flush()
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        yield
+
+
+def stable_prefix(text: str) -> int:
+    """Where the finished Markdown blocks of ``text`` end: after the last blank line (or
+    closing code fence) that is not inside a code fence."""
+    pos = stable = 0
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break
+        s = line.strip()
+        if s.startswith(("```", "~~~")):
+            marker = s[:3]
+            if fence is None:
+                fence = marker
+            elif marker == fence and s.strip("`~") == "":
+                fence = None
+                stable = pos + len(line)
+        elif fence is None and not s:
+            stable = pos + len(line)
+        pos += len(line)
+    return stable
+
+
+class RichOutput:
+    """Markdown on a terminal: finished blocks printed once, the tail re-rendered in a
+    throttled Live region, tool calls as one compact line, results as a dim clipped block."""
+
+    def __init__(self, show_reasoning: bool = True, code_theme: str = "monokai") -> None:
+        from rich.console import Console
+        self.console = Console(highlight=False)
+        self.show_reasoning = show_reasoning
+        self.code_theme = code_theme
+        self.text = ""          # the unfinished tail of the answer
+        self.reasoning = ""
+        self.live: Any = None
+        self._last = 0.0
+
+    # -- the live tail ------------------------------------------------------------------
+    def _start_live(self) -> None:
+        if self.live is None:
+            from rich.live import Live
+            self.live = Live(console=self.console, auto_refresh=False, transient=True,
+                             vertical_overflow="visible")
+            self.live.start()
+
+    def _tail(self) -> Any:
+        from rich.console import Group
+        from rich.markdown import Markdown
+        from rich.text import Text
+        parts: list[Any] = []
+        if self.reasoning and self.show_reasoning:
+            parts.append(Text(self.reasoning[-2000:], style="dim italic"))
+        if self.text:
+            parts.append(Markdown(self.text, code_theme=self.code_theme))
+        return Group(*parts)
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= 0.08:
+            self._start_live()
+            self.live.update(self._tail(), refresh=True)
+            self._last = now
+
+    def _flush_reasoning(self) -> None:
+        if self.reasoning:
+            if self.show_reasoning:
+                from rich.text import Text
+                self._print(Text(self.reasoning.strip(), style="dim italic"))
+            self.reasoning = ""
+
+    def _flush_text(self, everything: bool = False) -> None:
+        cut = len(self.text) if everything else stable_prefix(self.text)
+        if cut:
+            block, self.text = self.text[:cut], self.text[cut:]
+            if block.strip():
+                from rich.markdown import Markdown
+                self._print(Markdown(block, code_theme=self.code_theme))
+
+    def _print(self, renderable: Any) -> None:
+        self.console.print(renderable)
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.update("", refresh=True)
+            self.live.stop()
+            self.live = None
+
+    # -- events -------------------------------------------------------------------------
+    def __call__(self, event: Any) -> None:
+        t = type(event)
+        if t is TextDelta:
+            if self.reasoning:
+                self._stop_live()
+                self._flush_reasoning()
+            self.text += event.text
+            if "\n" in event.text:
+                self._flush_text()
+            self._refresh()
+        elif t is ReasoningDelta:
+            self.reasoning += event.text
+            if self.show_reasoning:
+                self._refresh()
+        elif t is ToolCallComplete:
+            self._settle()
+            self.console.print(f"[bold cyan]⏺ {event.name}[/]([dim]{_esc(short_args(event.name, event.arguments))}[/])",
+                               highlight=False)
+        elif t is ToolResult:
+            self._settle()
+            style = "red" if event.is_error else "dim"
+            from rich.text import Text
+            body = Text(clip_lines(event.content), style=style)
+            body.pad_left(2)
+            self.console.print(body)
+        elif t is Retrying:
+            self._settle()
+            self.console.print(f"[yellow]… retrying in {event.delay_s:.1f} s: {_esc(event.error)}[/]")
+
+    def _settle(self) -> None:
+        self._stop_live()
+        self._flush_reasoning()
+        self._flush_text(everything=True)
+
+    def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
+        self._settle()
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Takes the live region down while the person is asked something."""
+        self._settle()
+        yield
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+    return escape(text)

@@ -1,0 +1,216 @@
+"""``loomex chat``: the REPL.
+
+Enter sends; Esc-Enter / Alt-Enter inserts a newline (pasted newlines are kept). Ctrl-C while
+an answer streams or a tool runs cancels that answer (its tools' processes are killed), keeps
+what was streamed, and returns to the prompt; Ctrl-C on the prompt clears the line; Ctrl-D on
+an empty prompt exits with 0. History lives in the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..engine.messages import Message
+from ..engine.result import add_usage
+from ..wire.errors import LoomexError
+from .exits import CliError, say
+from .setup import Setup, stdout_is_tty
+
+COMMANDS = {
+    "/help": "show this help",
+    "/model": "/model NAME: switch model (no NAME: show it)",
+    "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
+    "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
+    "/clear": "start a new conversation",
+    "/usage": "tokens used in this conversation",
+    "/save": "/save FILE: write the conversation as Markdown",
+    "/exit": "leave (Ctrl-D does too)",
+}
+
+
+def run_repl(opts: Any) -> int:
+    setup = Setup(opts)
+    return asyncio.run(Repl(setup, opts).main())
+
+
+class Repl:
+    def __init__(self, setup: Setup, opts: Any) -> None:
+        from .render import PlainOutput, RichOutput
+        self.setup = setup
+        self.opts = opts
+        self.usage: dict[str, Any] = {}
+        self.turns = 0
+        self.out = RichOutput(show_reasoning=not opts.no_reasoning) if stdout_is_tty() \
+            else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
+        from .ask import make_askers, tty_available
+        ask_approval, self.ask_human = make_askers(self.out.suspended) if tty_available() \
+            else (None, None)
+        self.approver = setup.policy(ask_approval)
+
+    # -- the prompt ---------------------------------------------------------------------
+    def _session(self) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import Completer, Completion
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        from ..wire.config import data_dir
+
+        class SlashCompleter(Completer):
+            def get_completions(self, document: Any, complete_event: Any) -> Any:
+                text = document.text_before_cursor
+                if text.startswith("/") and " " not in text:
+                    for cmd, help_text in COMMANDS.items():
+                        if cmd.startswith(text):
+                            yield Completion(cmd, -len(text), display_meta=help_text)
+
+        kb = KeyBindings()
+
+        @kb.add("enter")
+        def _(event: Any) -> None:
+            event.current_buffer.validate_and_handle()
+
+        @kb.add("escape", "enter")
+        def _(event: Any) -> None:
+            event.current_buffer.insert_text("\n")
+
+        history_dir = data_dir()
+        history_dir.mkdir(parents=True, exist_ok=True)
+        return PromptSession(history=FileHistory(str(history_dir / "history")), multiline=True,
+                             key_bindings=kb, completer=SlashCompleter(),
+                             complete_while_typing=True, prompt_continuation="  ")
+
+    async def main(self) -> int:
+        from ..engine.session import AgentHandle
+        self.handle = AgentHandle(self.setup.agent(), approver=self.approver,
+                                  ask_human=self.ask_human)
+        session = self._session()
+        print(f"loomex chat · {self.setup.model} · /help for commands · Ctrl-D to leave",
+              file=sys.stderr)
+        while True:
+            try:
+                text = await session.prompt_async("› ")
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                break
+            text = text.strip()
+            if not text:
+                continue
+            if text.startswith("/"):
+                try:
+                    if self.command(text) == "exit":
+                        break
+                except (CliError, LoomexError) as e:
+                    say(str(e))
+                continue
+            await self.turn(text)
+        await self.handle.stop()
+        from ..wire.client import close_client
+        await close_client()
+        return 0
+
+    # -- one exchange -------------------------------------------------------------------
+    async def turn(self, text: str) -> None:
+        """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
+        handle = self.handle
+        handle.agent = agent = self.setup.agent()
+        task = asyncio.ensure_future(handle.call(text, sink=self.out, route=self.setup.route))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, handle.cancel)
+        error: BaseException | None = None
+        try:
+            result = await task
+        except asyncio.CancelledError as e:
+            result, error = handle.last_result, e
+        except Exception as e:  # noqa: BLE001 - shown as one line; the REPL goes on
+            result, error = getattr(e, "result", None), e
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        if result is not None:
+            self.out.finish(result)
+            add_usage(self.usage, result.usage)
+            self.turns += 1
+        if isinstance(error, asyncio.CancelledError):
+            say("interrupted; what was streamed is kept")
+        elif error is not None:
+            say(str(error) if isinstance(error, LoomexError)
+                else f"internal error: {type(error).__name__}: {error}")
+        elif result is not None and result.finish_reason == "max_steps":
+            say(f"stopped at the step limit ({agent.max_steps}); say 'go on' to continue")
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.handle.get_messages()
+
+    # -- slash commands -----------------------------------------------------------------
+    def command(self, line: str) -> str | None:
+        cmd, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if cmd in ("/exit", "/quit"):
+            return "exit"
+        if cmd == "/help":
+            for name, text in COMMANDS.items():
+                print(f"  {name:<8} {text}")
+        elif cmd == "/model":
+            if arg:
+                self.setup.set_model(arg)
+            print(f"model: {self.setup.model}")
+        elif cmd == "/tools":
+            if arg:
+                self.setup.set_tools("" if arg == "none" else arg)
+            print("tools: " + (", ".join(t.name for t in self.setup.tools) or "none"))
+        elif cmd == "/system":
+            if arg:
+                self.setup.system = arg
+                kept = [m for m in self.messages if m.role != "system"]
+                self.handle.reset([Message.system(arg), *kept])
+            print(f"system: {self.setup.system}")
+        elif cmd == "/clear":
+            self.handle.reset()
+            print("a new conversation")
+        elif cmd == "/usage":
+            u = self.usage
+            print(f"{u.get('prompt_tokens', 0):,} in / {u.get('completion_tokens', 0):,} out "
+                  f"tokens over {self.turns} turns")
+        elif cmd == "/save":
+            if not arg:
+                raise CliError("/save FILE")
+            path = Path(arg).expanduser()
+            path.write_text(transcript(self.messages, self.setup.model), encoding="utf-8")
+            print(f"saved to {path}")
+        else:
+            raise CliError(f"unknown command {cmd}; /help lists them")
+        return None
+
+
+def transcript(messages: list[Message], model: str) -> str:
+    """The conversation as Markdown."""
+    out = [f"# loomex conversation\n\nmodel: `{model}`\n"]
+    for m in messages:
+        if m.role == "system":
+            out.append(f"## system\n\n{m.text}\n")
+        elif m.role == "user":
+            out.append(f"## user\n\n{m.text}\n")
+        elif m.role == "assistant":
+            parts = ["## assistant\n"]
+            if m.text:
+                parts.append(m.text + "\n")
+            for c in m.tool_calls or ():
+                parts.append(f"**tool call** `{c.name}`\n\n```json\n{_pretty(c.arguments)}\n```\n")
+            out.append("\n".join(parts))
+        elif m.role == "tool":
+            out.append(f"**tool result** `{m.name or m.tool_call_id}`\n\n```\n{m.text}\n```\n")
+    return "\n".join(out)
+
+
+def _pretty(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        return arguments

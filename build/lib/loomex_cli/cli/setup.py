@@ -1,0 +1,105 @@
+"""Turning flags and config into an Agent, its approval policy and its output."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import Any
+
+from ..engine.agent import Agent
+from ..wire.config import load_config, load_keys
+from ..wire.errors import ConfigError
+from ..wire.providers import Route, route
+from .choose_model import choose_model
+from .exits import USAGE, fail
+
+DEFAULT_SYSTEM = (
+    "You are loomex, a capable assistant working in the user's terminal. Answer directly and "
+    "concisely; use Markdown when it helps. Use the tools you are given when they help, and "
+    "say what you did."
+)
+
+
+class Setup:
+    """Everything a run or a REPL needs, resolved once from flags + config + environment."""
+
+    def __init__(self, opts: Any) -> None:
+        self.opts = opts
+        self.config = load_config()
+        self.keys = load_keys()
+        self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
+        self.route: Route = route(self.model, self.config, self.keys)
+        self.tool_names = opts.tools if opts.tools is not None else self.config.get("tools_default")
+        self.tools = resolve_tool_list(self.tool_names)
+        self.system = opts.system if opts.system is not None else \
+            self.config.get("system_prompt", DEFAULT_SYSTEM)
+
+    def agent(self) -> Agent:
+        o = self.opts
+        temp = o.temperature if o.temperature is not None else self.config.get("temperature", 0.1)
+        steps = o.max_steps if o.max_steps is not None else self.config.get("max_steps", 10)
+        if steps is not None and int(steps) < 1:
+            fail("--max-steps must be at least 1", USAGE)
+        return Agent(model=self.model, tools=list(self.tools), system_prompt=self.system,
+                     temperature=temp, max_steps=int(steps), stream=not o.no_stream,
+                     retry=self.retry_policy())
+
+    def retry_policy(self) -> Any:
+        """``[retry]`` in config.toml: max_attempts, base_delay, max_delay, max_retry_after."""
+        from ..wire.retry import RetryPolicy
+        t = self.config.get("retry") or {}
+        if not isinstance(t, dict):
+            raise ConfigError("config.toml: [retry] must be a table")
+        fields = ("max_attempts", "base_delay", "max_delay", "max_retry_after")
+        try:
+            return RetryPolicy(**{k: type(getattr(RetryPolicy(), k))(t[k]) for k in fields if k in t})
+        except (TypeError, ValueError):
+            raise ConfigError("config.toml: [retry] values must be numbers") from None
+
+    def set_model(self, model: str) -> None:
+        r = route(model, self.config, self.keys)  # raises ConfigError before anything changes
+        self.model, self.model_source, self.route = model, "/model", r
+
+    def set_tools(self, spec: str) -> None:
+        self.tools = resolve_tool_list(spec)
+        self.tool_names = spec
+
+    def policy(self, ask: Any) -> Any:
+        """The approver for tool calls. The policy (and the tools package) loads on the first
+        call that needs approval, so a plain one-shot never imports it."""
+        policy: list[Any] = []
+
+        async def approver(tool: Any, args: Any, ctx: Any) -> Any:
+            if not policy:
+                from ..tools.policy import Policy
+                policy.append(Policy(self.config.get("tools") or {}, ask=ask,
+                                     yes=self.opts.yes, cwd=os.getcwd()))
+            answer = policy[0](tool, args, ctx)
+            return await answer if inspect.isawaitable(answer) else answer
+        return approver
+
+
+def resolve_tool_list(spec: Any) -> list[Any]:
+    if not spec:
+        return []
+    from ..tools import resolve_tools
+    try:
+        return resolve_tools(spec)
+    except ValueError as e:
+        fail(str(e), USAGE)
+
+
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+

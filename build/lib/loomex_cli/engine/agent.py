@@ -1,0 +1,108 @@
+"""An agent: a system prompt + tools + a model, with the seed's defaults and callbacks.
+
+Declare one as a class, or build one inline (the CLI does, from its flags):
+
+    class MathAgent(Agent):
+        model = "openrouter/moonshotai/kimi-k2"
+        tools = [Calculator, get_weather]
+        def system_prompt(self, ctx): return "You are a math tutor."
+
+    Agent(model="openai/gpt-4.1", tools=[...], system_prompt="Be brief.")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..wire.retry import RetryPolicy
+from .messages import Message
+
+
+@dataclass(slots=True)
+class Approval:
+    """An approver's answer for one tool call."""
+    allowed: bool
+    reason: str = ""
+    #: what decided it: "rule", "user", "yes-flag", "policy", ...
+    source: str = ""
+
+
+@dataclass(slots=True)
+class RunContext:
+    """Passed to tools and callbacks as ``ctx``."""
+    agent: "Agent"
+    messages: list[Message]
+    #: whatever the caller passed as ``context=``
+    deps: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    run_id: str = ""
+    #: ``ask_human(question) -> answer`` (sync or async); None when no person can answer
+    ask_human: Callable[[str], Any] | None = None
+    #: ``approver(tool, args, ctx) -> Approval | bool`` (sync or async) for non-read tools
+    approver: Callable[..., Any] | None = None
+
+
+@dataclass(slots=True)
+class StepInfo:
+    step: int
+    message: Message
+    tool_results: list[Message]
+    usage: dict[str, Any]
+    finish_reason: str | None
+
+
+class Agent:
+    model: str = ""
+    tools: Sequence[Any] = ()
+    max_steps: int = 10
+    temperature: float | None = 0.1
+    #: the fallback when the model's window is not known
+    context_window: int = 128_000
+    #: compact the conversation before it overflows the window (see engine/compaction.py)
+    compaction: bool = True
+    #: tokens kept free for the answer (None: max_tokens, else 1/8 of the window, ≤ 1/4)
+    reserve_tokens: int | None = None
+    #: recent history kept verbatim when compacting (None: half of what fits)
+    keep_recent_tokens: int | None = None
+    #: stop before a model call that would take the run's cost over this (USD; needs prices)
+    max_cost: float | None = None
+    max_tokens: int | None = None
+    extra_body: dict[str, Any] = {}
+    #: False for providers or setups that need a whole (non-streamed) response
+    stream: bool = True
+    #: seconds a tool call may take unless the tool sets its own ``timeout``
+    tool_timeout: float | None = 300.0
+    #: tool calls of one step run at most this many at once
+    max_parallel_tools: int = 16
+    retry: RetryPolicy = RetryPolicy()
+    #: override the route's base URL / key (tests, proxies, library users)
+    base_url: str | None = None
+    api_key: str | None = None
+
+    def __init__(self, **overrides: Any) -> None:
+        cls = type(self)
+        for k, v in overrides.items():
+            if k.startswith("_") or not hasattr(cls, k):
+                raise TypeError(f"{cls.__name__} has no setting {k!r}")
+            setattr(self, k, v)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # -- callbacks (override in a subclass; system_prompt may also be a plain string) ----
+    def system_prompt(self, ctx: RunContext) -> str | None:  # type: ignore[override]
+        return None
+
+    def on_step(self, info: StepInfo, ctx: RunContext) -> str:
+        """Return "continue" or "stop" after each step."""
+        return "continue"
+
+    def on_error(self, error: BaseException, ctx: RunContext) -> Any:
+        """Called when a model call fails for good. Return ``("stop", error)`` to end the run
+        with it, or ``"retry"`` to try that step once more."""
+        return ("stop", error)
+
+    def __repr__(self) -> str:
+        return f"<{self.name} model={self.model!r}>"

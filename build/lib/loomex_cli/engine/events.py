@@ -1,0 +1,150 @@
+"""The typed events a run emits to its sink. Small slotted dataclasses, made to be ``match``ed:
+
+    match event:
+        case TextDelta(text=t): print(t, end="")
+        case ToolResult(name=n, is_error=True): ...
+        case RunFinished(result=r): ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import Message
+    from .result import RunResult
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+    step: int = 0
+    type = "text_delta"
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    text: str
+    step: int = 0
+    type = "reasoning_delta"
+
+
+@dataclass(slots=True)
+class ToolCallStart:
+    id: str
+    name: str
+    index: int
+    step: int = 0
+    type = "tool_call_start"
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    id: str
+    index: int
+    arguments_delta: str
+    step: int = 0
+    type = "tool_call_delta"
+
+
+@dataclass(slots=True)
+class ToolCallComplete:
+    id: str
+    name: str
+    arguments: str
+    index: int
+    step: int = 0
+    type = "tool_call_complete"
+
+
+@dataclass(slots=True)
+class ToolResult:
+    id: str
+    name: str
+    content: str
+    is_error: bool
+    duration_ms: float
+    step: int = 0
+    #: "ok", "error", "timeout", "cancelled", "denied", "unknown_tool", "invalid_arguments"
+    status: str = "ok"
+    type = "tool_result"
+
+
+@dataclass(slots=True)
+class StepStart:
+    step: int
+    model: str
+    message_count: int
+    type = "step_start"
+
+
+@dataclass(slots=True)
+class StepFinish:
+    step: int
+    finish_reason: str | None
+    usage: dict[str, Any] = field(default_factory=dict)
+    tool_calls: int = 0
+    type = "step_finish"
+
+
+@dataclass(slots=True)
+class Retrying:
+    """The provider call failed before anything streamed and will be tried again."""
+    step: int
+    attempt: int
+    delay_s: float
+    error: str
+    type = "retry"
+
+
+@dataclass(slots=True)
+class MessageAdded:
+    """A message the run appended to the conversation (assistant turns, tool results, the
+    partial answer of an interrupted turn): what a store needs to save as it happens."""
+    message: "Message"
+    step: int = 0
+    type = "message"
+
+
+@dataclass(slots=True)
+class Compacted:
+    """The older part of the conversation was replaced by a summary to fit the window."""
+    tokens_before: int
+    tokens_after: int
+    removed: int
+    kept: int
+    summarized: bool
+    step: int = 0
+    type = "compacted"
+
+
+@dataclass(slots=True)
+class RunError:
+    """The run stopped on an error (it is raised to the caller as well)."""
+    error: str
+    kind: str
+    type = "error"
+
+
+@dataclass(slots=True)
+class RunFinished:
+    """Always the last event, also after an error or a cancellation."""
+    result: "RunResult"
+    type = "finished"
+
+
+Event = (TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | ToolCallComplete
+         | ToolResult | StepStart | StepFinish | Retrying | MessageAdded | Compacted | RunError
+         | RunFinished)
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """A JSON-ready dict with a ``type`` key (the final result is summarised, not dumped)."""
+    if isinstance(event, RunFinished):
+        return {"type": "finished", **event.result.to_dict()}
+    if isinstance(event, MessageAdded):
+        return {"type": "message", "step": event.step, "message": event.message.to_dict()}
+    d = asdict(event)
+    d["type"] = event.type
+    return d

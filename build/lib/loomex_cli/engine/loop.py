@@ -1,0 +1,387 @@
+"""The agent loop, top to bottom.
+
+    call the model (streaming) -> assemble the assistant message -> run its tool calls
+    concurrently -> append the results in call order -> call the model again ... until it
+    answers without tool calls, ``on_step`` says stop, or ``max_steps`` is reached.
+
+Every failure inside a tool becomes a tool result the model can read. Cancelling the run
+stops promptly, cancels running tools and leaves the messages consistent: every tool call has
+a result, and what was streamed of an interrupted answer is kept. An exception (or a
+cancellation) that leaves ``arun`` carries the partial :class:`RunResult` as ``.result``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+from ..wire import client as wire
+from ..wire.assemble import Assembled, Assembler
+from ..wire.errors import ContextLengthError, ProviderError
+from ..wire.providers import Route, route as resolve_route
+from ..wire.retry import with_retry
+from . import compaction, telemetry
+from .agent import Agent, Approval, RunContext, StepInfo
+from .events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
+                     StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
+                     ToolCallStart, ToolResult)
+from .messages import Message, ToolCall
+from .result import RunResult, add_usage
+from .sinks import Dispatcher
+from .tools import Tool, ToolError, as_tool, format_result, validate
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+#: worker threads for blocking (``def``) tools; the default pool has only cpu+4 workers
+TOOL_THREADS = 64
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="loomex-tool")
+    return _EXECUTOR
+
+
+def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
+    if telemetry.enabled(event):
+        telemetry.execute(event, measurements, metadata)
+
+
+# -- public entry points ------------------------------------------------------------
+
+async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
+               *, sink: Any = None, context: dict[str, Any] | None = None,
+               ask_human: Any = None, approver: Any = None, max_steps: int | None = None,
+               route: Route | None = None) -> RunResult:
+    """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string)."""
+    if isinstance(agent, type):
+        agent = agent()
+    if isinstance(messages, str):
+        messages = [Message.user(messages)]
+    msgs = [m if isinstance(m, Message) else Message.from_dict(m) for m in messages]
+    if route is None:
+        route = resolve_route(agent.model, base_url=agent.base_url, api_key=agent.api_key)
+    ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
+                     ask_human=ask_human, approver=approver)
+    sp = agent.system_prompt
+    sp = sp(ctx) if callable(sp) else sp
+    if sp and not (msgs and msgs[0].role == "system"):
+        msgs.insert(0, Message.system(sp))
+    tools = {t.name: t for t in map(as_tool, agent.tools)}
+    specs = [t.spec() for t in tools.values()] or None
+    limit = max_steps if max_steps is not None else agent.max_steps
+
+    dispatcher = Dispatcher(sink)
+    emit = dispatcher.emit
+    result = RunResult(msgs)
+    tracker = compaction.Tracker()
+    started = time.perf_counter()
+    _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
+            {"agent": agent.name, "model": agent.model, "run_id": ctx.run_id})
+    try:
+        while True:
+            if result.steps >= limit:
+                result.finish_reason = "max_steps"
+                break
+            step = result.steps + 1
+            ctx.step = step
+            step_t0 = time.perf_counter()
+            if agent.compaction:
+                await _fit(agent, route, msgs, tracker, result, emit, step, ctx)
+            emit(StepStart(step, agent.model, len(msgs)))
+            _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
+
+            try:
+                assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+            except ContextLengthError as e:  # the provider still says it does not fit
+                if not agent.compaction or e.after_output or not await _fit(
+                        agent, route, msgs, tracker, result, emit, step, ctx, force=True):
+                    raise
+                try:
+                    assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+                except ContextLengthError as again:
+                    again.message = ("the conversation does not fit the model's context window "
+                                     f"even after compaction: {again.message}")
+                    again.args = (again.message,)
+                    raise
+            result.steps = step
+            msgs.append(assistant)
+            emit(MessageAdded(assistant, step))
+            tracker.update(turn.usage, len(msgs))
+            add_usage(result.usage, turn.usage)
+            result.step_usage.append(turn.usage or {})
+
+            tool_results: list[Message] = []
+            if assistant.tool_calls:
+                tool_results = await _run_tools(assistant.tool_calls, tools, agent, ctx, emit,
+                                                step, msgs)
+            emit(StepFinish(step, turn.finish_reason, turn.usage or {},
+                            len(assistant.tool_calls or ())))
+            _emit_t(("loomex", "step", "stop"),
+                    {"duration": (time.perf_counter() - step_t0) * 1000},
+                    {"step": step, "finish_reason": turn.finish_reason, "run_id": ctx.run_id})
+            decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
+                                              turn.finish_reason), ctx)
+            if not assistant.tool_calls:
+                result.finish_reason = "stop"
+                break
+            if decision == "stop":
+                result.finish_reason = "on_step"
+                break
+    except asyncio.CancelledError as e:
+        _finish(result, started, "cancelled", None, ctx, agent, emit)
+        e.result = result  # type: ignore[attr-defined]
+        await _close(dispatcher)
+        raise
+    except Exception as e:
+        _finish(result, started, "error", e, ctx, agent, emit)
+        e.result = result  # type: ignore[attr-defined]
+        await _close(dispatcher)
+        raise
+    _finish(result, started, result.finish_reason, None, ctx, agent, emit)
+    await _close(dispatcher)
+    return result
+
+
+def run(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
+        **kwargs: Any) -> RunResult:
+    """The blocking form of :func:`arun` (runs its own event loop)."""
+    async def main() -> RunResult:
+        try:
+            return await arun(agent, messages, **kwargs)
+        finally:
+            await wire.close_client()
+    return asyncio.run(main())
+
+
+# -- one model call ------------------------------------------------------------------
+
+async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: Any, step: int,
+                      emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+    echo = route.echo_reasoning
+    body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
+                           temperature=agent.temperature, max_tokens=agent.max_tokens,
+                           extra_body=agent.extra_body)
+
+    def on_text(t: str) -> None:
+        emit(TextDelta(t, step))
+
+    def on_reasoning(t: str) -> None:
+        emit(ReasoningDelta(t, step))
+
+    def on_tool_start(i: int, cid: str, name: str) -> None:
+        emit(ToolCallStart(cid, name, i, step))
+
+    def on_tool_delta(i: int, cid: str, piece: str) -> None:
+        emit(ToolCallDelta(cid, i, piece, step))
+
+    asm = Assembler(provider=route.provider)
+
+    async def attempt() -> Assembled:
+        nonlocal asm
+        asm = Assembler(on_text, on_reasoning, on_tool_start, on_tool_delta, route.provider)
+        return await wire.chat(route, body, asm)
+
+    def on_retry(attempt_no: int, delay: float, err: ProviderError) -> None:
+        emit(Retrying(step, attempt_no, delay, str(err)))
+        _emit_t(("loomex", "llm", "retry"), {"delay_ms": delay * 1000},
+                {"attempt": attempt_no, "error": str(err), "step": step, "run_id": ctx.run_id})
+
+    t0 = time.perf_counter()
+    _emit_t(("loomex", "llm", "start"), {},
+            {"model": agent.model, "message_count": len(msgs), "step": step,
+             "run_id": ctx.run_id})
+    retried_by_agent = False
+    while True:
+        try:
+            turn = await with_retry(attempt, agent.retry, on_retry)
+            break
+        except asyncio.CancelledError:
+            _keep_partial(asm, msgs, "cancelled", emit, step)
+            raise
+        except ProviderError as e:
+            _keep_partial(asm, msgs, "error", emit, step)
+            action = agent.on_error(e, ctx)
+            if (action == "retry" or isinstance(action, tuple) and action[0] == "retry") \
+                    and not retried_by_agent and not e.after_output:
+                retried_by_agent = True
+                continue
+            if isinstance(action, tuple) and len(action) > 1 and isinstance(action[1], BaseException):
+                raise action[1] from (None if action[1] is e else e)
+            raise
+    _emit_t(("loomex", "llm", "stop"), {"duration": (time.perf_counter() - t0) * 1000},
+            {"model": agent.model, "finish_reason": turn.finish_reason, "usage": turn.usage,
+             "step": step, "run_id": ctx.run_id})
+    calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
+    assistant = Message("assistant", turn.content, calls, reasoning=turn.reasoning)
+    for i, c in enumerate(calls or ()):
+        emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
+    return assistant, turn
+
+
+def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step: int) -> None:
+    """What was streamed of an interrupted answer stays in the conversation (no tool calls:
+    they may be incomplete, and a call without a result would be inconsistent)."""
+    text, reasoning = asm.partial_text(), asm.partial_reasoning()
+    if text or reasoning:
+        msgs.append(Message("assistant", text or None, reasoning=reasoning or None,
+                            extra={"interrupted": why}))
+        emit(MessageAdded(msgs[-1], step))
+
+
+# -- tools -------------------------------------------------------------------------
+
+async def _run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
+                     ctx: RunContext, emit: Any, step: int, msgs: list[Message]) -> list[Message]:
+    sem = asyncio.Semaphore(max(1, agent.max_parallel_tools))
+    tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem))
+             for c in calls]
+    try:
+        results = list(await asyncio.gather(*tasks))
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.wait(tasks, timeout=5)
+        results = []
+        for c, t in zip(calls, tasks):
+            if t.done() and not t.cancelled() and t.exception() is None:
+                results.append(t.result())
+            else:
+                text = "Error: the tool call was cancelled (the run was interrupted)."
+                emit(ToolResult(c.id, c.name, text, True, 0.0, step, "cancelled"))
+                results.append(Message.tool(c.id, text, c.name))
+        _add_results(msgs, results, emit, step)
+        raise
+    _add_results(msgs, results, emit, step)
+    return results
+
+
+def _add_results(msgs: list[Message], results: list[Message], emit: Any, step: int) -> None:
+    msgs.extend(results)
+    for m in results:
+        emit(MessageAdded(m, step))
+
+
+async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: RunContext,
+                   emit: Any, step: int, sem: asyncio.Semaphore) -> Message:
+    t0 = time.perf_counter()
+    meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
+    _emit_t(("loomex", "tool", "start"), {"system_time": time.time()}, meta)
+    status = "ok"
+    tool = tools.get(call.name)
+    try:
+        if tool is None:
+            status = "unknown_tool"
+            known = ", ".join(tools) or "none"
+            raise ToolError(f"unknown tool '{call.name}'. Available tools: {known}.")
+        try:
+            args = call.parsed_arguments()
+        except ValueError as e:
+            status = "invalid_arguments"
+            raise ToolError(f"the arguments are not valid JSON ({e}): "
+                            f"{call.arguments[:200]!r}") from None
+        if not isinstance(args, dict):
+            status = "invalid_arguments"
+            raise ToolError("the arguments must be a JSON object")
+        problems = validate(args, tool.parameters)
+        if problems:
+            status = "invalid_arguments"
+            raise ToolError(f"invalid arguments for {tool.name}: " + "; ".join(problems[:8]))
+        if tool.risk != "read" and ctx.approver is not None:
+            decision = await _approve(tool, args, ctx, meta)
+            if not decision.allowed:
+                status = "denied"
+                raise ToolError(f"denied: {decision.reason or 'not approved'}. The call did "
+                                "not run; do not retry it unchanged.")
+        timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
+        async with sem:
+            if tool.is_async:
+                work = tool.execute(args, ctx)
+            else:
+                cv = contextvars.copy_context()
+                work = asyncio.get_running_loop().run_in_executor(
+                    _executor(), functools.partial(cv.run, tool.execute, args, ctx))
+            try:
+                value = await asyncio.wait_for(work, timeout)
+            except TimeoutError:
+                status = "timeout"
+                raise ToolError(f"{tool.name} timed out after {timeout:g} s") from None
+            if inspect.isawaitable(value):
+                value = await value
+        content = format_result(value)
+        is_error = False
+    except asyncio.CancelledError:
+        raise
+    except ToolError as e:
+        content, is_error = f"Error: {e}", True
+        if status == "ok":
+            status = "error"
+    except Exception as e:  # noqa: BLE001 - every tool failure is a result the model reads
+        content, is_error, status = f"Error: {type(e).__name__}: {e}", True, "error"
+    duration = (time.perf_counter() - t0) * 1000
+    if is_error:
+        _emit_t(("loomex", "tool", "error"), {"duration": duration},
+                {**meta, "error": content, "status": status})
+    _emit_t(("loomex", "tool", "stop"), {"duration": duration},
+            {**meta, "is_error": is_error, "status": status})
+    emit(ToolResult(call.id, call.name, content, is_error, duration, step, status))
+    return Message.tool(call.id, content, call.name)
+
+
+async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
+                   meta: dict[str, Any]) -> Approval:
+    answer = ctx.approver(tool, args, ctx)  # type: ignore[misc]
+    if inspect.isawaitable(answer):
+        answer = await answer
+    decision = answer if isinstance(answer, Approval) else Approval(bool(answer))
+    _emit_t(("loomex", "tool", "approval"), {},
+            {**meta, "allowed": decision.allowed, "reason": decision.reason,
+             "source": decision.source, "subject": tool.approval_subject(args)})
+    return decision
+
+
+# -- context -----------------------------------------------------------------------
+
+async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compaction.Tracker,
+               result: RunResult, emit: Any, step: int, ctx: RunContext,
+               force: bool = False) -> bool:
+    """Compacts when the next prompt would overflow; True when it did."""
+    done = await compaction.fit(agent, route, msgs, tracker,
+                                lambda u: add_usage(result.usage, u), force=force)
+    if done is None:
+        return False
+    emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
+                   done.summarized, step))
+    _emit_t(("loomex", "context", "compact"),
+            {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
+             "removed": done.removed, "kept": done.kept},
+            {"step": step, "summarized": done.summarized, "run_id": ctx.run_id})
+    return True
+
+
+# -- the end -------------------------------------------------------------------------
+
+def _finish(result: RunResult, started: float, reason: str, error: BaseException | None,
+            ctx: RunContext, agent: Agent, emit: Any) -> None:
+    result.finish_reason = reason
+    result.error = error
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    if error is not None:
+        emit(RunError(str(error), getattr(error, "kind", type(error).__name__)))
+    emit(RunFinished(result))
+    _emit_t(("loomex", "agent", "stop"), {"duration": result.duration_ms},
+            {"agent": agent.name, "steps": result.steps, "finish_reason": reason,
+             "run_id": ctx.run_id})
+
+
+async def _close(dispatcher: Dispatcher) -> None:
+    try:
+        await dispatcher.aclose()
+    except asyncio.CancelledError:
+        pass

@@ -1,0 +1,248 @@
+"""Tools as plain objects: a :class:`Tool` subclass, or a typed function under ``@tool``."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import types
+import typing
+from typing import Any, Callable, Literal, Union, get_args, get_origin
+
+Risk = Literal["read", "write", "exec"]
+
+
+class ToolError(Exception):
+    """Raise from ``execute`` to give the model a plain error message (no exception type)."""
+
+
+class Tool:
+    """A tool the model can call. Subclass and set the class attributes, or use ``@tool``.
+
+    ``execute(args, ctx)`` may be a plain or an ``async def``; plain ones run in worker
+    threads so that parallel calls really run in parallel. Return a string, or anything
+    JSON-serialisable.
+    """
+
+    name: str = ""
+    description: str = ""
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+    #: seconds before the call is abandoned and reported as timed out (None: the agent's)
+    timeout: float | None = None
+    #: "read" runs freely; "write" and "exec" go through the approval policy when one is set
+    risk: Risk = "read"
+
+    def execute(self, args: dict[str, Any], ctx: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"tool {self.name!r} does not implement execute()")
+
+    def approval_subject(self, args: dict[str, Any]) -> str:
+        """What an approval rule matches against (the command for bash, the path for a write)."""
+        return json.dumps(args, ensure_ascii=False, sort_keys=True)
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI function-tool definition sent to the model."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": self.parameters}}
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.execute)
+
+    def __repr__(self) -> str:
+        return f"<Tool {self.name}>"
+
+
+def as_tool(obj: Any) -> Tool:
+    """Normalises what an agent lists in ``tools``: a Tool instance, a Tool subclass, or a
+    plain function (wrapped as if decorated with ``@tool``)."""
+    if isinstance(obj, Tool):
+        t = obj
+    elif isinstance(obj, type) and issubclass(obj, Tool):
+        t = obj()
+    elif callable(obj):
+        t = tool(obj)
+    else:
+        raise TypeError(f"not a tool: {obj!r}")
+    if not t.name or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", t.name):
+        raise ValueError(f"tool name {t.name!r} must be 1-64 letters, digits, '_' or '-'")
+    return t
+
+
+# -- @tool ----------------------------------------------------------------------------
+
+class FunctionTool(Tool):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 description: str | None = None, timeout: float | None = None,
+                 risk: Risk = "read") -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        doc = inspect.getdoc(fn) or ""
+        summary, arg_docs = _parse_docstring(doc)
+        self.description = description if description is not None else summary
+        self.timeout = timeout
+        self.risk = risk
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn)
+        self._ctx_param: str | None = None
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for pname, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            ann = hints.get(pname, Any)
+            if pname in ("ctx", "context") or getattr(ann, "__name__", "") == "RunContext":
+                self._ctx_param = pname
+                continue
+            schema = type_to_schema(ann)
+            if pname in arg_docs:
+                schema["description"] = arg_docs[pname]
+            if p.default is p.empty:
+                required.append(pname)
+            elif p.default is not None and _json_safe(p.default):
+                schema["default"] = p.default
+            props[pname] = schema
+        self.parameters = {"type": "object", "properties": props, "required": required}
+        self._async = inspect.iscoroutinefunction(fn)
+
+    @property
+    def is_async(self) -> bool:
+        return self._async
+
+    def execute(self, args: dict[str, Any], ctx: Any) -> Any:
+        kwargs = dict(args)
+        if self._ctx_param:
+            kwargs[self._ctx_param] = ctx
+        return self.fn(**kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         description: str | None = None, timeout: float | None = None,
+         risk: Risk = "read") -> Any:
+    """Turns a typed function (sync or async) into a Tool; the docstring's first paragraph is
+    the description and a Google-style ``Args:`` section describes the parameters. A
+    parameter named ``ctx`` receives the run context instead of a model argument."""
+    def wrap(f: Callable[..., Any]) -> FunctionTool:
+        return FunctionTool(f, name=name, description=description, timeout=timeout, risk=risk)
+    return wrap(fn) if fn is not None else wrap
+
+
+def _json_safe(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    parts = re.split(r"\n\s*\n", doc.strip(), maxsplit=1) if doc else [""]
+    summary = " ".join(parts[0].split())
+    args: dict[str, str] = {}
+    m = re.search(r"^(?:Args|Arguments|Parameters):\s*\n((?:[ \t]+.*\n?)+)", doc, re.M)
+    if m:
+        for line in m.group(1).splitlines():
+            am = re.match(r"\s*(\w+)(?:\s*\(.*?\))?\s*:\s*(.+)", line)
+            if am:
+                args[am.group(1)] = am.group(2).strip()
+    return summary, args
+
+
+_PRIMS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+def type_to_schema(ann: Any) -> dict[str, Any]:
+    """A JSON schema for a Python annotation (the subset models understand)."""
+    if ann in _PRIMS:
+        return {"type": _PRIMS[ann]}
+    origin = get_origin(ann)
+    args = get_args(ann)
+    if origin is Literal:
+        vals = list(args)
+        s: dict[str, Any] = {"enum": vals}
+        kinds = {_PRIMS.get(type(v)) for v in vals}
+        if len(kinds) == 1 and None not in kinds:
+            s["type"] = kinds.pop()
+        return s
+    if origin in (Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        if len(non_null) == 1:
+            return type_to_schema(non_null[0])
+        return {"anyOf": [type_to_schema(a) for a in args]}
+    if ann in (list, tuple, set) or origin in (list, tuple, set, typing.Sequence):
+        s = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            s["items"] = type_to_schema(args[0])
+        return s
+    if ann is dict or origin is dict:
+        return {"type": "object"}
+    return {}
+
+
+# -- argument validation ------------------------------------------------------------
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)
+    or isinstance(v, float) and v.is_integer(),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def validate(value: Any, schema: dict[str, Any], path: str = "arguments") -> list[str]:
+    """Checks ``value`` against the common JSON-schema keywords; returns what is wrong."""
+    errors: list[str] = []
+    if not isinstance(schema, dict) or not schema:
+        return errors
+    t = schema.get("type")
+    if t is not None:
+        kinds = t if isinstance(t, list) else [t]
+        if not any(_TYPE_CHECKS.get(k, lambda v: True)(value) for k in kinds):
+            return [f"{path}: expected {' or '.join(kinds)}, got {_json_type(value)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: must be one of {json.dumps(schema['enum'])}, got {json.dumps(value)}")
+    if "anyOf" in schema and not any(not validate(value, s, path) for s in schema["anyOf"]):
+        errors.append(f"{path}: matches none of the allowed shapes")
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for req in schema.get("required") or []:
+            if req not in value:
+                errors.append(f"{path}: missing required property '{req}'")
+        for k, v in value.items():
+            if k in props:
+                errors.extend(validate(v, props[k], f"{path}.{k}"))
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{path}: unexpected property '{k}'")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors.extend(validate(item, schema["items"], f"{path}[{i}]"))
+    return errors
+
+
+def _json_type(v: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if name != "integer" and _TYPE_CHECKS[name](v):
+            return name
+        if name == "integer" and isinstance(v, int) and not isinstance(v, bool):
+            return name
+    return type(v).__name__
+
+
+def format_result(value: Any) -> str:
+    """A tool's return value as the text the model reads."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)

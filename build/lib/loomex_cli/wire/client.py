@@ -1,0 +1,216 @@
+"""POST /chat/completions, streamed or not, through one shared httpx2 client per event loop.
+
+httpx2 (the maintained continuation of httpx) verifies TLS with the operating system's trust
+store via truststore. It is imported here only, and only when a request is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import weakref
+from typing import Any
+
+from .assemble import Assembled, Assembler
+from .errors import (ConnectError, ProviderError, StreamError, error_for_status, extract_message,
+                     redact)
+from .providers import Route
+from .retry import parse_retry_after
+from .sse import SSEParser
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def _timeout_env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def get_client() -> Any:
+    """The process's shared AsyncClient for the running loop (keep-alive, pooled)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        import httpx2
+        client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(connect=_timeout_env("LOOMEX_CONNECT_TIMEOUT", 15.0),
+                                   read=_timeout_env("LOOMEX_READ_TIMEOUT", 300.0),
+                                   write=60.0, pool=None),
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+            follow_redirects=True,
+        )
+        _clients[loop] = client
+    return client
+
+
+async def close_client() -> None:
+    """Closes the running loop's client (``run()`` calls this before its loop ends)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    client = _clients.pop(loop, None)
+    if client is not None:
+        await client.aclose()
+
+
+def build_body(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+               *, stream: bool = True, temperature: float | None = None,
+               max_tokens: int | None = None, extra_body: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": route.model, "messages": messages}
+    if stream:
+        body["stream"] = True
+        if route.include_usage:
+            body["stream_options"] = {"include_usage": True}
+    if tools:
+        body["tools"] = tools
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if route.extra_body:
+        body.update(route.extra_body)
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+async def chat(route: Route, body: dict[str, Any], asm: Assembler) -> Assembled:
+    """One provider call. Deltas go to ``asm``'s callbacks as they arrive; typed errors out."""
+    import httpx2
+    stream = bool(body.get("stream"))
+    headers = {"content-type": "application/json",
+               "accept": "text/event-stream" if stream else "application/json"}
+    if route.api_key:
+        headers["authorization"] = f"Bearer {route.api_key}"
+    headers.update(route.headers)
+    client = get_client()
+    provider = route.provider
+    try:
+        request = client.build_request("POST", route.url, headers=headers,
+                                       content=json.dumps(body, ensure_ascii=False).encode())
+        response = await client.send(request, stream=True)
+    except httpx2.TimeoutException:
+        raise ConnectError(f"timed out connecting to {_host(route)}", provider=provider) from None
+    except httpx2.HTTPError as e:
+        raise ConnectError(f"cannot reach {_host(route)}: {_reason(e)}", provider=provider) from None
+    try:
+        if response.status_code >= 300:
+            raw = await _read_limited(response)
+            msg, code = extract_message(raw, response.reason_phrase or "error")
+            raise error_for_status(response.status_code, redact(msg, route.api_key), code=code,
+                                   provider=provider,
+                                   retry_after=parse_retry_after(response.headers.get("retry-after")))
+        ctype = response.headers.get("content-type", "")
+        if stream and "event-stream" in ctype or stream and "json" not in ctype:
+            await _read_stream(response, asm)
+        else:  # a non-streamed body (also from a server that ignored stream: true)
+            raw = await response.aread()
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise StreamError("the response is not valid JSON", provider=provider) from None
+            asm.add_response(data)
+    except httpx2.TimeoutException:
+        raise _broken(asm, provider, "the provider stopped sending (read timeout)") from None
+    except httpx2.HTTPError as e:
+        raise _broken(asm, provider, f"connection lost: {_reason(e)}") from None
+    except ProviderError as e:
+        if route.api_key:
+            e.message = redact(e.message, route.api_key)
+            e.args = (e.message,)
+        raise
+    finally:
+        await response.aclose()
+    return asm.result()
+
+
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _loads(data: bytes) -> Any:
+    """``json.loads`` for one SSE data payload, without its per-call overhead (encoding
+    detection, two regex matches): the C scanner, with json.loads as the judge of anything
+    unusual (surrounding white space, trailing garbage, invalid JSON raise as usual)."""
+    text = data.decode("utf-8")  # SSE is UTF-8; a UnicodeDecodeError is a ValueError
+    try:
+        obj, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return obj
+
+
+def _is_done(data: bytes) -> bool:
+    return data.strip() == b"[DONE]"
+
+
+async def _read_stream(response: Any, asm: Assembler) -> None:
+    parser = SSEParser()
+    loads = _loads
+    add = asm.add
+    done = False
+    bad = 0
+    async for raw in response.aiter_bytes():
+        for event, data in parser.feed(raw):
+            if event is None:
+                try:
+                    chunk = loads(data)
+                except ValueError:  # "[DONE]" is not JSON: checked only here, off the hot path
+                    if _is_done(data):
+                        done = True
+                        break
+                    bad += 1  # a garbage line: skipped; what is valid is kept
+                    continue
+                add(chunk)
+            elif event == "error":
+                asm.add_error_event(data)
+        if done:
+            return
+    for event, data in parser.close():
+        if event == "error":
+            asm.add_error_event(data)
+        elif event is None and not _is_done(data):
+            try:
+                add(loads(data))
+            except ValueError:
+                bad += 1
+    if asm.finish_reason is None and not (asm.usage and asm.emitted):
+        # no [DONE], no finish_reason: the body was cut short
+        if asm.emitted:
+            raise _broken(asm, asm.provider, "the stream ended before the model finished")
+        raise StreamError("the provider sent no usable data"
+                          + (f" ({bad} malformed lines)" if bad else ""), provider=asm.provider)
+
+
+def _broken(asm: Assembler, provider: str | None, message: str) -> ProviderError:
+    if asm.emitted:
+        e: ProviderError = StreamError(message, provider=provider)
+        e.after_output = True
+        return e
+    return ConnectError(message, provider=provider)  # nothing streamed yet: may be retried
+
+
+async def _read_limited(response: Any) -> bytes:
+    out = bytearray()
+    async for chunk in response.aiter_bytes():
+        out += chunk
+        if len(out) > _MAX_ERROR_BODY:
+            break
+    return bytes(out)
+
+
+def _host(route: Route) -> str:
+    from urllib.parse import urlsplit
+    return urlsplit(route.base_url).netloc or route.base_url
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,193 @@
+"""Routing ``provider/model-name`` to a base URL, a key and request options.
+
+The model string is split at the first ``/``; the rest is the provider's own model id (it
+may contain more slashes). Built-in presets cover the common hosted and local servers; a
+``[providers.NAME]`` table in config.toml adds or overrides one.
+
+Base URL precedence: ``$LOOMEX_<PROVIDER>_BASE_URL`` > ``base_url`` in config.toml > preset.
+Key precedence: the provider's environment variable > keys.toml > ``api_key`` in
+config.toml > ``api_key_cmd`` in config.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    base_url: str
+    key_env: str | None  # None: a local server that needs no key
+    #: send ``stream_options: {include_usage: true}`` (some servers reject it)
+    include_usage: bool = True
+    #: send reasoning back as ``reasoning_content`` on assistant tool-call turns
+    echo_reasoning: bool = True
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("https://api.openai.com/v1", "OPENAI_API_KEY", echo_reasoning=False),
+    "openrouter": Preset("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "fireworks": Preset("https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
+    "groq": Preset("https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "deepseek": Preset("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "together": Preset("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", echo_reasoning=False),
+    "moonshot": Preset("https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
+    "xai": Preset("https://api.x.ai/v1", "XAI_API_KEY"),
+    "cerebras": Preset("https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+    "deepinfra": Preset("https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"),
+    "ollama": Preset("http://localhost:11434/v1", None),
+    "lmstudio": Preset("http://127.0.0.1:1234/v1", None),
+    "llamacpp": Preset("http://127.0.0.1:8080/v1", None),
+    "vllm": Preset("http://localhost:8000/v1", None),
+}
+
+LOCAL_PROVIDERS = ("ollama", "llamacpp", "lmstudio")
+
+
+@dataclass(slots=True)
+class Route:
+    provider: str
+    model: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    include_usage: bool = True
+    echo_reasoning: bool = True
+    #: where the key came from: "env:NAME", "keys.toml", "config", "command", or None
+    key_source: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+
+def split_model(model: str) -> tuple[str, str]:
+    provider, sep, name = (model or "").partition("/")
+    if not sep or not provider or not name:
+        raise ConfigError(
+            f"model {model!r} is not of the form provider/model-name "
+            "(e.g. openrouter/anthropic/claude-sonnet-4)")
+    return provider, name
+
+
+def provider_table(name: str, config: dict[str, Any] | None) -> dict[str, Any]:
+    t = ((config or {}).get("providers") or {}).get(name) or {}
+    if not isinstance(t, dict):
+        raise ConfigError(f"config.toml: [providers.{name}] must be a table")
+    return t
+
+
+def known_providers(config: dict[str, Any] | None = None) -> list[str]:
+    names = list(PRESETS)
+    for n in ((config or {}).get("providers") or {}):
+        if n not in names:
+            names.append(n)
+    return names
+
+
+def key_env_for(name: str, config: dict[str, Any] | None = None) -> str | None:
+    t = provider_table(name, config)
+    if t.get("api_key_env"):
+        return str(t["api_key_env"])
+    p = PRESETS.get(name)
+    if p:
+        return p.key_env
+    extra = _extra_providers().get(name)
+    return extra.key_env if extra else None
+
+
+def resolve_key(name: str, config: dict[str, Any] | None,
+                keys: dict[str, str] | None) -> tuple[str | None, str | None]:
+    """(key, where it came from) for a provider, by the documented precedence."""
+    env_name = key_env_for(name, config)
+    if env_name and os.environ.get(env_name):
+        return os.environ[env_name], f"env:{env_name}"
+    if keys and keys.get(name):
+        return keys[name], "keys.toml"
+    t = provider_table(name, config)
+    if t.get("api_key"):
+        return str(t["api_key"]), "config.toml"
+    cmd = t.get("api_key_cmd")
+    if cmd:
+        return _run_key_cmd(name, cmd), "api_key_cmd"
+    return None, None
+
+
+def _run_key_cmd(name: str, cmd: Any) -> str:
+    try:
+        out = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, timeout=30,
+                             text=True)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigError(f"[providers.{name}] api_key_cmd failed: {type(e).__name__}") from None
+    key = out.stdout.strip()
+    if out.returncode != 0 or not key:
+        raise ConfigError(
+            f"[providers.{name}] api_key_cmd exited {out.returncode} without printing a key")
+    return key
+
+
+#: providers added by other modules (the models.dev registry) at run time
+_EXTRA: dict[str, Preset] = {}
+
+
+def _extra_providers() -> dict[str, Preset]:
+    return _EXTRA
+
+
+def register_provider(name: str, preset: Preset) -> None:
+    """Adds a provider known from elsewhere (presets and config.toml still win)."""
+    _EXTRA.setdefault(name, preset)
+
+
+def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str] | None = None,
+          *, base_url: str | None = None, api_key: str | None = None) -> Route:
+    """The route for a model string. ``config``/``keys`` default to the files on disk."""
+    provider, name = split_model(model)
+    if config is None:
+        from .config import load_config
+        config = load_config()
+    t = provider_table(provider, config)
+    preset = PRESETS.get(provider) or _EXTRA.get(provider)
+    env_url = os.environ.get(f"LOOMEX_{provider.upper().replace('-', '_')}_BASE_URL")
+    hint = ""
+    if preset is None and not t and not (base_url or env_url):
+        # neither a preset nor configured: the models.dev catalog (loaded only here)
+        from . import registry
+        preset = registry.provider_preset(provider)  # ConfigError when known but unusable
+        if preset is not None:
+            register_provider(provider, preset)
+        else:
+            hint = registry.unknown_provider_hint(provider)
+    url = base_url or env_url or t.get("base_url") or (preset.base_url if preset else None)
+    if not url:
+        raise ConfigError(
+            f"unknown provider {provider!r}: add [providers.{provider}] with base_url to "
+            f"config.toml, or use one of: {', '.join(known_providers(config))}{hint}")
+    needs_key = bool(t.get("api_key_env") or t.get("api_key") or t.get("api_key_cmd")) or (
+        preset is not None and preset.key_env is not None and not t.get("base_url"))
+    source = "argument" if api_key else None
+    if api_key is None:
+        if keys is None:
+            from .config import load_keys
+            keys = load_keys()
+        api_key, source = resolve_key(provider, config, keys)
+    if needs_key and not api_key:
+        env_name = key_env_for(provider, config)
+        how = f"export {env_name}=..., or " if env_name else ""
+        raise ConfigError(f"no API key for {provider}: {how}run `loomex keys set {provider}`")
+    headers = {str(k): str(v) for k, v in (t.get("headers") or {}).items()}
+    extra = dict(t.get("extra_body") or {})
+    return Route(
+        provider=provider, model=name, base_url=str(url), api_key=api_key, headers=headers,
+        extra_body=extra,
+        include_usage=bool(t.get("include_usage", preset.include_usage if preset else True)),
+        echo_reasoning=bool(t.get("echo_reasoning", preset.echo_reasoning if preset else True)),
+        key_source=source,
+    )

@@ -1,0 +1,101 @@
+"""Smoke test of the frozen one-file binary (built by scripts/build-binary).
+
+Runs when ``LOOMEX_BINARY`` names the binary; ``.ci/run`` builds it and sets
+``LOOMEX_REQUIRE_BINARY=1`` so that a missing binary fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cli_support import SECRET, CliEnv
+from replay_server import Reply
+
+BINARY = os.environ.get("LOOMEX_BINARY")
+
+
+@pytest.fixture(scope="module")
+def binary() -> str:
+    if not BINARY or not Path(BINARY).is_file():
+        if os.environ.get("LOOMEX_REQUIRE_BINARY") == "1":
+            pytest.fail(f"LOOMEX_BINARY={BINARY!r} is not a built binary", pytrace=False)
+        pytest.skip("set LOOMEX_BINARY to a binary built by scripts/build-binary")
+    size = Path(BINARY).stat().st_size
+    print(f"\nbinary {BINARY}: {size / 1e6:.1f} MB")
+    assert size <= 16_000_000, "over the 16 MB ceiling"
+    return str(Path(BINARY).resolve())
+
+
+def run(binary: str, env: CliEnv, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    p = subprocess.run([binary, *args], input=input, capture_output=True, text=True,
+                       env=env.env(), timeout=60, stdin=None if input is not None else subprocess.DEVNULL)
+    assert SECRET not in p.stdout + p.stderr and "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def test_version_help_oneshot_pipe_keys_tool(binary, replay, tmp_path):
+    name, url = replay.new_script([
+        Reply.text("Hello ", "from **the binary**.\n\n```python\nprint(1)\n```\n"),
+        Reply.text("piped ok"),
+        Reply.tool_calls([("c1", "read_file", {"path": "notes.txt"})]),
+        Reply.text("The file says hi."),
+    ], prefix="bin")
+    env = CliEnv(tmp_path, url)
+    assert run(binary, env, "--version").stdout.startswith("loomex ")
+    assert "PROMPT | COMMAND" in run(binary, env, "--help").stdout
+
+    p = run(binary, env, "What is 2+2?")
+    assert p.returncode == 0 and "from **the binary**" in p.stdout
+
+    p = run(binary, env, "summarise", input="piped text\n")
+    assert p.returncode == 0 and p.stdout == "piped ok\n"
+    assert "<stdin>\npiped text\n</stdin>" in replay.requests(name)[1].body["messages"][-1]["content"]
+
+    p = run(binary, env, "keys", "set", "groq", input="gsk-binary-key-123456\n")
+    assert p.returncode == 0
+    keys = env.config / "keys.toml"
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+
+    notes = Path.cwd() / "notes.txt"
+    created = not notes.exists()
+    if created:
+        notes.write_text("hi\n")
+    try:
+        p = run(binary, env, "-t", "read_file", "what does notes.txt say?")
+    finally:
+        if created:
+            notes.unlink()
+    assert p.returncode == 0 and p.stdout.strip() == "The file says hi."
+    tool_msg = [m for m in replay.requests(name)[3].body["messages"] if m["role"] == "tool"][0]
+    assert "hi" in tool_msg["content"]
+
+
+def test_repl_in_tmux(binary, replay, tmp_path):
+    tmux = shutil.which("tmux")
+    if not tmux:
+        pytest.fail("tmux is required (scripts/test installs it)", pytrace=False)
+    name, url = replay.new_script([Reply.text("Rendered **markdown** answer.")], prefix="binrepl")
+    env = CliEnv(tmp_path, url)
+    envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.env().items()
+                    if k.startswith(("LOOMEX_", "REPLAY_")) or k in ("PATH", "HOME"))
+    sock = ["-L", f"bin{os.getpid()}"]
+    subprocess.run([tmux, *sock, "new-session", "-d", "-s", "b", "-x", "100", "-y", "30",
+                    f"env {envs} TERM=xterm-256color {binary} chat; echo EXITED=$?; sleep 30"], check=True)
+    try:
+        from test_repl_tmux import Term
+        t = Term.__new__(Term)
+        t.tmux, t.name, t.sock = tmux, "b", sock
+        t.wait_for("›", timeout=30)
+        t.type("hello binary")
+        t.keys("Enter")
+        t.wait_for("Rendered markdown answer.")
+        t.type("/exit")
+        t.keys("Enter")
+        t.wait_for("EXITED=0")
+    finally:
+        subprocess.run([tmux, *sock, "kill-server"], capture_output=True)
