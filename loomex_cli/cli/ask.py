@@ -25,13 +25,22 @@ def tty_available() -> bool:
 def _tty_exchange(text: str) -> str | None:
     """Writes ``text`` to the terminal and reads one line; None on EOF / no terminal."""
     try:
-        with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
-            tty.write(text)
-            tty.flush()
-            line = tty.readline()
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-    return None if line == "" else line.rstrip("\n")
+    try:
+        os.write(fd, text.encode("utf-8", "replace"))
+        data = bytearray()
+        while not data.endswith(b"\n"):
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                return None if not data else data.decode("utf-8", "replace")
+            data += chunk
+        return data.decode("utf-8", "replace").rstrip("\r\n")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callable[[str], Any]]:
@@ -43,10 +52,12 @@ def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callabl
         async with _lock():
             with suspend():
                 danger = f"  \x1b[31m[{request.danger}]\x1b[0m" if request.danger else ""
+                what = getattr(request, "display", None) or request.subject
                 head = (f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: "
-                        f"{request.subject}{danger}\n")
-                choices = "  [y] yes once   [n] no" if request.danger else \
-                    "  [y] yes once   [s] yes for this session   [n] no"
+                        f"{what}{danger}\n")
+                remember = getattr(request, "can_remember", not request.danger)
+                choices = "  [y] yes once   [s] yes for this session   [n] no" if remember \
+                    else "  [y] yes once   [n] no"
                 while True:
                     line = await asyncio.to_thread(_tty_exchange, f"{head}{choices}\n  > ")
                     if line is None:
@@ -54,7 +65,7 @@ def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callabl
                     c = line.strip().lower()[:1]
                     if c == "y":
                         return ApprovalAnswer("once")
-                    if c == "s" and not request.danger:
+                    if c == "s" and remember:
                         return ApprovalAnswer("session")
                     if c == "n" or c == "":
                         why = await asyncio.to_thread(

@@ -32,6 +32,8 @@ class Setup:
         self.route: Route = route(self.model, self.config, self.keys)
         self.tool_names = opts.tools if opts.tools is not None else self.config.get("tools_default")
         self.tools = resolve_tool_list(self.tool_names)
+        if self.tools:
+            self.check_rules()
         self.system = opts.system if opts.system is not None else \
             self.config.get("system_prompt", DEFAULT_SYSTEM)
 
@@ -64,6 +66,16 @@ class Setup:
     def set_tools(self, spec: str) -> None:
         self.tools = resolve_tool_list(spec)
         self.tool_names = spec
+        if self.tools:
+            self.check_rules()
+
+    def check_rules(self) -> None:
+        """Bad ``[tools.NAME]`` rules are a config error before anything runs."""
+        from ..tools.policy import normalize_rules
+        try:
+            normalize_rules(self.config.get("tools"))
+        except ValueError as e:
+            raise ConfigError(f"config.toml [tools]: {e}") from None
 
     def policy(self, ask: Any) -> Any:
         """The approver for tool calls. The policy (and the tools package) loads on the first
@@ -73,8 +85,11 @@ class Setup:
         async def approver(tool: Any, args: Any, ctx: Any) -> Any:
             if not policy:
                 from ..tools.policy import Policy
-                policy.append(Policy(self.config.get("tools") or {}, ask=ask,
-                                     yes=self.opts.yes, cwd=os.getcwd()))
+                try:
+                    policy.append(Policy.from_config(self.config, ask=ask, yes=self.opts.yes,
+                                                     cwd=os.getcwd()))
+                except ValueError as e:
+                    raise ConfigError(f"config.toml [tools]: {e}") from None
             answer = policy[0](tool, args, ctx)
             return await answer if inspect.isawaitable(answer) else answer
         return approver

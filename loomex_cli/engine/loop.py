@@ -342,7 +342,7 @@ async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
     decision = answer if isinstance(answer, Approval) else Approval(bool(answer))
     _emit_t(("loomex", "tool", "approval"), {},
             {**meta, "allowed": decision.allowed, "reason": decision.reason,
-             "source": decision.source, "subject": tool.approval_subject(args)})
+             "source": decision.source, "subject": tool.approval_subject(args, ctx)})
     return decision
 
 

@@ -35,8 +35,9 @@ class Tool:
     def execute(self, args: dict[str, Any], ctx: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"tool {self.name!r} does not implement execute()")
 
-    def approval_subject(self, args: dict[str, Any]) -> str:
-        """What an approval rule matches against (the command for bash, the path for a write)."""
+    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
+        """What an approval rule matches against (the command for bash, the path for a write);
+        ``ctx`` gives the run's working directory (``ctx.deps["cwd"]``)."""
         return json.dumps(args, ensure_ascii=False, sort_keys=True)
 
     def spec(self) -> dict[str, Any]:
