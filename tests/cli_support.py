@@ -49,7 +49,7 @@ class CliEnv:
                if not k.endswith("_API_KEY") and k != "LOOMEX_MODEL"}
         env.update(LOOMEX_CONFIG_DIR=str(self.config), LOOMEX_DATA_DIR=str(self.data),
                    LOOMEX_CACHE_DIR=str(self.root / "cache"), REPLAY_API_KEY=SECRET,
-                   NO_COLOR="1", COLUMNS="100")
+                   NO_COLOR="1", COLUMNS="100", LOOMEX_MODELS_URL="off")
         env.update(extra)
         return env
 

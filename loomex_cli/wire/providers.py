@@ -156,11 +156,20 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
     t = provider_table(provider, config)
     preset = PRESETS.get(provider) or _EXTRA.get(provider)
     env_url = os.environ.get(f"LOOMEX_{provider.upper().replace('-', '_')}_BASE_URL")
+    hint = ""
+    if preset is None and not t and not (base_url or env_url):
+        # neither a preset nor configured: the models.dev catalog (loaded only here)
+        from . import registry
+        preset = registry.provider_preset(provider)  # ConfigError when known but unusable
+        if preset is not None:
+            register_provider(provider, preset)
+        else:
+            hint = registry.unknown_provider_hint(provider)
     url = base_url or env_url or t.get("base_url") or (preset.base_url if preset else None)
     if not url:
         raise ConfigError(
             f"unknown provider {provider!r}: add [providers.{provider}] with base_url to "
-            f"config.toml, or use one of: {', '.join(known_providers(config))}")
+            f"config.toml, or use one of: {', '.join(known_providers(config))}{hint}")
     needs_key = bool(t.get("api_key_env") or t.get("api_key") or t.get("api_key_cmd")) or (
         preset is not None and preset.key_env is not None and not t.get("base_url"))
     source = "argument" if api_key else None
