@@ -31,6 +31,10 @@ def run_once(opts: Any) -> int:
 
     setup = Setup(opts)
     agent = setup.agent()
+    if opts.verbose and setup.info is None:
+        from ..wire import registry
+        say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
+            f"assuming a {agent.context_window:,}-token window")
     est = len(text) // CHARS_PER_TOKEN
     if est > agent.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
@@ -65,6 +69,11 @@ def run_once(opts: Any) -> int:
         return code_for(error)
     if result is not None and result.finish_reason == "max_steps":
         say(f"stopped: reached the step limit ({agent.max_steps}); raise it with --max-steps")
+        return LIMIT
+    if result is not None and result.finish_reason == "max_cost":
+        from .render import fmt_cost
+        say(f"stopped: the next model call would take the run over --max-cost "
+            f"${agent.max_cost:g} (spent {fmt_cost(result.cost_usd)})")
         return LIMIT
     return OK
 

@@ -46,15 +46,23 @@ def clip_lines(text: str, n: int = RESULT_LINES, width: int = 160) -> str:
     return "\n".join(out)
 
 
-def usage_line(result: Any, cost: str | None = None) -> str:
+def fmt_cost(usd: float | None) -> str:
+    """Money as people read it; "cost unknown" rather than a made-up number."""
+    if usd is None:
+        return "cost unknown"
+    if usd == 0:
+        return "$0"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def usage_line(result: Any) -> str:
     u = result.usage or {}
     parts = []
     if u:
         parts.append(f"{u.get('prompt_tokens', 0):,} in / {u.get('completion_tokens', 0):,} out tokens")
     else:
         parts.append("tokens not reported")
-    if cost:
-        parts.append(cost)
+    parts.append(fmt_cost(result.cost_usd))
     parts.append(f"{result.steps} step{'s' if result.steps != 1 else ''}")
     parts.append(f"{result.duration_ms / 1000:.1f} s")
     return " · ".join(parts)

@@ -30,6 +30,7 @@ class Setup:
         self.keys = load_keys()
         self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
         self.route: Route = route(self.model, self.config, self.keys)
+        self.info = self.lookup(self.model)
         self.tool_names = opts.tools if opts.tools is not None else self.config.get("tools_default")
         self.tools = resolve_tool_list(self.tool_names)
         if self.tools:
@@ -43,9 +44,33 @@ class Setup:
         steps = o.max_steps if o.max_steps is not None else self.config.get("max_steps", 10)
         if steps is not None and int(steps) < 1:
             fail("--max-steps must be at least 1", USAGE)
-        return Agent(model=self.model, tools=list(self.tools), system_prompt=self.system,
-                     temperature=temp, max_steps=int(steps), stream=not o.no_stream,
-                     retry=self.retry_policy())
+        max_cost = getattr(o, "max_cost", None)
+        if max_cost is None:
+            max_cost = self.config.get("max_cost")
+        agent = Agent(model=self.model, tools=list(self.tools), system_prompt=self.system,
+                      temperature=temp, max_steps=int(steps), stream=not o.no_stream,
+                      retry=self.retry_policy(), model_info=self.info,
+                      max_cost=float(max_cost) if max_cost is not None else None)
+        info = self.info
+        if info is not None and info.context_window:
+            agent.context_window = min(info.context_window, info.max_input or info.context_window)
+            if info.max_output:
+                agent.reserve_tokens = min(info.max_output, agent.context_window // 4)
+            if info.temperature is False:
+                agent.temperature = None  # the model refuses the parameter
+        if agent.max_cost is not None and (info is None or info.cost is None):
+            raise ConfigError(f"--max-cost needs prices, and the price of {self.model} is "
+                              "unknown (not in the models.dev catalogue)")
+        return agent
+
+    @staticmethod
+    def lookup(model: str) -> Any:
+        """The model's metadata from the registry (None: unknown, or offline with no cache)."""
+        from ..wire import registry
+        try:
+            return registry.lookup(model)
+        except Exception:  # noqa: BLE001 - metadata is a nice-to-have, never a failure
+            return None
 
     def retry_policy(self) -> Any:
         """``[retry]`` in config.toml: max_attempts, base_delay, max_delay, max_retry_after."""
@@ -62,6 +87,7 @@ class Setup:
     def set_model(self, model: str) -> None:
         r = route(model, self.config, self.keys)  # raises ConfigError before anything changes
         self.model, self.model_source, self.route = model, "/model", r
+        self.info = self.lookup(model)
 
     def set_tools(self, spec: str) -> None:
         self.tools = resolve_tool_list(spec)

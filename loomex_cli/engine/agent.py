@@ -67,6 +67,9 @@ class Agent:
     keep_recent_tokens: int | None = None
     #: stop before a model call that would take the run's cost over this (USD; needs prices)
     max_cost: float | None = None
+    #: the model's metadata (``wire.registry.ModelInfo``): its prices give each step's cost.
+    #: None: looked up only when ``max_cost`` needs it; the CLI always sets it when known
+    model_info: Any = None
     max_tokens: int | None = None
     extra_body: dict[str, Any] = {}
     #: False for providers or setups that need a whole (non-streamed) response

@@ -85,6 +85,8 @@ class StepFinish:
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
     tool_calls: int = 0
+    #: this step's cost in USD (None: unknown price or usage)
+    cost_usd: float | None = None
     type = "step_finish"
 
 

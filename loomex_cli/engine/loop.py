@@ -23,8 +23,9 @@ from typing import Any, Iterable
 
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..wire.errors import ContextLengthError, ProviderError
+from ..wire.errors import ConfigError, ContextLengthError, ProviderError
 from ..wire.providers import Route, route as resolve_route
+from ..wire.registry_cost import cost_usd
 from ..wire.retry import with_retry
 from . import compaction, telemetry
 from .agent import Agent, Approval, RunContext, StepInfo
@@ -73,14 +74,28 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     sp = sp(ctx) if callable(sp) else sp
     if sp and not (msgs and msgs[0].role == "system"):
         msgs.insert(0, Message.system(sp))
+    info = agent.model_info
+    if info is None and agent.max_cost is not None:
+        from ..wire.registry import alookup
+        info = await alookup(agent.model)
+    if agent.max_cost is not None and (info is None or info.cost is None):
+        raise ConfigError(f"cannot keep to max_cost: the price of {agent.model} is unknown")
     tools = {t.name: t for t in map(as_tool, agent.tools)}
     specs = [t.spec() for t in tools.values()] or None
     limit = max_steps if max_steps is not None else agent.max_steps
 
     dispatcher = Dispatcher(sink)
     emit = dispatcher.emit
-    result = RunResult(msgs)
+    result = RunResult(msgs, cost_usd=0.0 if info is not None and info.cost is not None else None)
     tracker = compaction.Tracker()
+
+    def spend(usage: dict[str, Any] | None) -> float | None:
+        """Adds a model call's usage and cost to the run's; returns the call's cost."""
+        add_usage(result.usage, usage)
+        cost = cost_usd(info, usage) if info is not None and usage else None
+        result.cost_usd = None if cost is None or result.cost_usd is None else result.cost_usd + cost
+        return cost
+
     started = time.perf_counter()
     _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
             {"agent": agent.name, "model": agent.model, "run_id": ctx.run_id})
@@ -93,7 +108,10 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             ctx.step = step
             step_t0 = time.perf_counter()
             if agent.compaction:
-                await _fit(agent, route, msgs, tracker, result, emit, step, ctx)
+                await _fit(agent, route, msgs, tracker, spend, emit, step, ctx)
+            if agent.max_cost is not None and _over_budget(agent, info, msgs, tracker, result):
+                result.finish_reason = "max_cost"
+                break
             emit(StepStart(step, agent.model, len(msgs)))
             _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
 
@@ -101,7 +119,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
                 assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
             except ContextLengthError as e:  # the provider still says it does not fit
                 if not agent.compaction or e.after_output or not await _fit(
-                        agent, route, msgs, tracker, result, emit, step, ctx, force=True):
+                        agent, route, msgs, tracker, spend, emit, step, ctx, force=True):
                     raise
                 try:
                     assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
@@ -114,7 +132,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             msgs.append(assistant)
             emit(MessageAdded(assistant, step))
             tracker.update(turn.usage, len(msgs))
-            add_usage(result.usage, turn.usage)
+            step_cost = spend(turn.usage)
             result.step_usage.append(turn.usage or {})
 
             tool_results: list[Message] = []
@@ -122,7 +140,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
                 tool_results = await _run_tools(assistant.tool_calls, tools, agent, ctx, emit,
                                                 step, msgs)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
-                            len(assistant.tool_calls or ())))
+                            len(assistant.tool_calls or ()), step_cost))
             _emit_t(("loomex", "step", "stop"),
                     {"duration": (time.perf_counter() - step_t0) * 1000},
                     {"step": step, "finish_reason": turn.finish_reason, "run_id": ctx.run_id})
@@ -349,11 +367,10 @@ async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
 # -- context -----------------------------------------------------------------------
 
 async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compaction.Tracker,
-               result: RunResult, emit: Any, step: int, ctx: RunContext,
-               force: bool = False) -> bool:
-    """Compacts when the next prompt would overflow; True when it did."""
-    done = await compaction.fit(agent, route, msgs, tracker,
-                                lambda u: add_usage(result.usage, u), force=force)
+               spend: Any, emit: Any, step: int, ctx: RunContext, force: bool = False) -> bool:
+    """Compacts when the next prompt would overflow; True when it did (the summary call's
+    tokens and cost count like any other)."""
+    done = await compaction.fit(agent, route, msgs, tracker, spend, force=force)
     if done is None:
         return False
     emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
@@ -363,6 +380,15 @@ async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compact
              "removed": done.removed, "kept": done.kept},
             {"step": step, "summarized": done.summarized, "run_id": ctx.run_id})
     return True
+
+
+def _over_budget(agent: Agent, info: Any, msgs: list[Message], tracker: compaction.Tracker,
+                 result: RunResult) -> bool:
+    """Would the next call take the run over ``max_cost``? Its cost is estimated from the
+    prompt it will send plus an answer as long as the last one."""
+    last_out = int((result.step_usage[-1] if result.step_usage else {}).get("completion_tokens") or 0)
+    nxt = cost_usd(info, {"prompt_tokens": tracker.tokens(msgs), "completion_tokens": last_out})
+    return (result.cost_usd or 0.0) + (nxt or 0.0) > float(agent.max_cost or 0.0)
 
 
 # -- the end -------------------------------------------------------------------------

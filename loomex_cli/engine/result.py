@@ -38,6 +38,8 @@ class RunResult:
     #: per-step usage, in order
     step_usage: list[dict[str, Any]] = field(default_factory=list)
     duration_ms: float = 0.0
+    #: USD, from the registry's prices; None when a price (or a step's usage) is unknown
+    cost_usd: float | None = None
 
     @property
     def text(self) -> str:
@@ -54,6 +56,7 @@ class RunResult:
             "usage": self.usage,
             "finish_reason": self.finish_reason,
             "duration_ms": round(self.duration_ms, 1),
+            "cost_usd": self.cost_usd,
             "messages": [m.to_dict() for m in self.messages],
         }
         if self.error is not None:
