@@ -1,0 +1,97 @@
+"""``loomex serve``: the agent behind the AI SDK chat protocol and a chat page, on uvicorn.
+
+The agent is built from flags + config exactly as for ``loomex run`` (:class:`Setup`). Nobody
+is at a terminal to approve tool calls, so the approval policy has no one to ask: calls that
+need approval run only when a config rule allows them, and are denied otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Any
+
+from .exits import CONFIG, USAGE, fail, say
+from .setup import Setup
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "localhost.localdomain")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(opts: Any, host: str, port: int) -> int:
+    if not 0 <= port <= 65535:
+        fail(f"--port must be between 0 and 65535, got {port}", USAGE)
+    setup = Setup(opts)
+    agent = setup.agent()
+    from ..tools.policy import Policy
+    try:
+        approver = Policy(setup.config.get("tools") or {}, ask=None, yes=False,
+                          cwd=os.getcwd())
+    except ValueError as e:
+        fail(f"config.toml: {e}", CONFIG)
+
+    try:
+        import uvicorn
+    except ImportError as e:
+        if e.name == "uvicorn":
+            fail("loomex serve needs uvicorn: pip install uvicorn", USAGE)
+        fail(f"loomex serve cannot load uvicorn: {e}", USAGE)
+    from ..web import chat_app
+
+    loopback = is_loopback(host)
+    allowed = None
+    if loopback:  # a page on another site must not reach us through DNS rebinding
+        allowed = {*LOOPBACK_NAMES, host.strip("[]").lower()}
+    app = chat_app(agent, approver=approver, route=setup.route, allowed_hosts=allowed,
+                   context={"cwd": os.getcwd()})
+
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    tools = ", ".join(t.name for t in agent.tools) or "none"
+    print(f"loomex serve: http://{shown}:{bound}/  (model {setup.model}; tools: {tools})",
+          flush=True)
+    if not loopback:
+        say(f"warning: listening on {host}, not only on this machine: whoever reaches this "
+            "port uses your API key and your tools")
+    say("Ctrl-C to stop")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                            timeout_graceful_shutdown=3, server_header=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops gracefully, then re-raises the Ctrl-C
+        pass
+    finally:
+        sock.close()
+    say("stopped")
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    name = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        fail(f"cannot listen on {host}: {e.strerror or e}", USAGE)
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(2048)  # connections wait in the backlog until uvicorn is up
+    except OSError as e:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}", USAGE)
+    return sock
+
