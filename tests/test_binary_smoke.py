@@ -99,3 +99,24 @@ def test_repl_in_tmux(binary, replay, tmp_path):
         t.wait_for("EXITED=0")
     finally:
         subprocess.run([tmux, *sock, "kill-server"], capture_output=True)
+
+
+def test_serve_from_the_binary(binary, replay, tmp_path):
+    import json
+    import urllib.request
+    from test_web_e2e import loomex_serve
+    name, url = replay.new_script([Reply.text("Served ", "from the binary.")], prefix="binserve")
+    with loomex_serve(tmp_path, url, exe=binary) as base:
+        page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
+        assert "<html" in page.lower()
+        body = {"id": "c1", "trigger": "submit-message", "messages": [
+            {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]}
+        req = urllib.request.Request(base + "/api/chat", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            assert resp.headers["x-vercel-ai-ui-message-stream"] == "v1"
+            stream = resp.read().decode()
+    deltas = [json.loads(line[6:]) for line in stream.splitlines()
+              if line.startswith("data: {")]
+    text = "".join(d.get("delta", "") for d in deltas if d["type"] == "text-delta")
+    assert text == "Served from the binary." and stream.rstrip().endswith("data: [DONE]")

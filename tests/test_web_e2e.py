@@ -52,7 +52,7 @@ def need(tool: str, why: str) -> str:
 
 @contextlib.contextmanager
 def loomex_serve(tmp: Path, url: str, tools: str = "read_file",
-                 extra_config: str = "") -> Iterator[str]:
+                 extra_config: str = "", exe: str | None = None) -> Iterator[str]:
     """``loomex serve -m replay/x -t TOOLS --port 0`` in ``tmp/work`` (which holds
     hello.txt) with a config whose ``replay`` provider is ``url``; yields its base URL."""
     cfg, work = tmp / "config", tmp / "work"
@@ -66,7 +66,7 @@ def loomex_serve(tmp: Path, url: str, tools: str = "read_file",
            if not k.endswith("_API_KEY") and k != "LOOMEX_MODEL"}
     env.update(LOOMEX_CONFIG_DIR=str(cfg), LOOMEX_DATA_DIR=str(tmp / "data"),
                LOOMEX_CACHE_DIR=str(tmp / "cache"), NO_COLOR="1")
-    proc = subprocess.Popen([loomex_bin(), "serve", "-m", "replay/x", "-t", tools,
+    proc = subprocess.Popen([exe or loomex_bin(), "serve", "-m", "replay/x", "-t", tools,
                              "--port", "0"], cwd=work, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: list[str] = []
