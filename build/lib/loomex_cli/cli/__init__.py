@@ -1,1 +1,0 @@
-"""The command-line face: Typer commands, Rich rendering, the prompt_toolkit REPL."""
