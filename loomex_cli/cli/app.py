@@ -53,6 +53,9 @@ config_app = typer.Typer(help="Where the config lives and what it says.", no_arg
                          rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
+history_app = typer.Typer(help="Saved conversations: list (the default), show, export, rm.",
+                          invoke_without_command=True, rich_markup_mode=None)
+app.add_typer(history_app, name="history")
 
 
 def _version(value: bool) -> None:
@@ -85,6 +88,11 @@ class RunOptions:
     verbose: bool
     no_reasoning: bool
     debug: bool
+    max_cost: float | None = None
+    #: continue the last saved conversation (-c) / a given one (--resume)
+    cont: bool = False
+    resume: str | None = None
+    no_save: bool = False
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -125,6 +133,8 @@ WAIT_STDIN = typer.Option(False, "--stdin", help="Wait for piped stdin however l
 VERBOSE = typer.Option(False, "-v", "--verbose", help="Progress on stderr even when it is not a terminal")
 NO_REASONING = typer.Option(False, "--no-reasoning", help="Hide the model's reasoning")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks")
+MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that would take the run over this many USD (exit 7)")
+NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -134,10 +144,13 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, json: bool = JSON,
         quiet: bool = QUIET, yes: bool = YES, no_stdin: bool = NO_STDIN,
         wait_stdin: bool = WAIT_STDIN, verbose: bool = VERBOSE,
-        no_reasoning: bool = NO_REASONING, debug: bool = DEBUG) -> None:
+        no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
+        max_cost: Optional[float] = MAX_COST,
+        cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
+        no_save: bool = NO_SAVE) -> None:
     opts = RunOptions(" ".join(prompt or []), model, tools, system, temperature, max_steps,
                       no_stream, json, quiet, yes, no_stdin, wait_stdin, verbose, no_reasoning,
-                      debug)
+                      debug, max_cost=max_cost, cont=cont, no_save=no_save)
 
     def body() -> int:
         from .oneshot import run_once
@@ -151,13 +164,37 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
          max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, yes: bool = YES,
-         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG) -> None:
+         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
+         max_cost: Optional[float] = MAX_COST,
+         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
+         resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
+         no_save: bool = NO_SAVE) -> None:
     opts = RunOptions("", model, tools, system, temperature, max_steps, no_stream, False,
-                      False, yes, True, False, False, no_reasoning, debug)
+                      False, yes, True, False, False, no_reasoning, debug, max_cost=max_cost,
+                      cont=cont, resume=resume, no_save=no_save)
 
     def body() -> int:
         from .repl import run_repl
         return run_repl(opts)
+    code = guarded(debug, body)
+    raise typer.Exit(code or 0)
+
+
+@app.command(help="Serve the agent over HTTP: a chat page at / and the AI SDK (useChat) "
+                  "stream at /api/chat. Tool calls that need approval run only when a config "
+                  "rule allows them.")
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)"),
+          port: int = typer.Option(8000, "--port", help="Port (0: any free one)"),
+          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
+          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
+          max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM,
+          debug: bool = DEBUG) -> None:
+    opts = RunOptions("", model, tools, system, temperature, max_steps, no_stream, False,
+                      False, False, True, False, False, False, debug)
+
+    def body() -> int:
+        from .serve import serve as run_server
+        return run_server(opts, host, port)
     code = guarded(debug, body)
     raise typer.Exit(code or 0)
 
@@ -193,16 +230,50 @@ def config_show() -> None:
 
 
 @app.command(help="Models known for the configured providers.")
-def models(query: Optional[str] = typer.Argument(None, help="Filter (substring)"),
+def models(query: Optional[List[str]] = typer.Argument(None, help="Search words (all must match)"),
            json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
     from .listing import list_models
-    guarded(False, lambda: list_models(query, json))
+    guarded(False, lambda: list_models(" ".join(query or []) or None, json))
 
 
 @app.command(help="The built-in tools and what each does.")
 def tools() -> None:
     from .listing import list_tools
     guarded(False, list_tools)
+
+
+@history_app.callback()
+def history_default(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # `loomex history` = `loomex history list`
+        from .history import list_conversations
+        guarded(False, list_conversations)
+
+
+@history_app.command("list", help="Saved conversations, newest first: id, time, model, first line.")
+def history_list(query: Optional[str] = typer.Argument(None, help="Only those whose id, title, model, directory or messages contain this"),
+                 limit: int = typer.Option(50, "-n", "--limit", help="Show at most N")) -> None:
+    from .history import list_conversations
+    guarded(False, lambda: list_conversations(limit, query))
+
+
+@history_app.command("show", help="Print a saved conversation (ID: a unique prefix, or 'last').")
+def history_show(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
+    from .history import show_conversation
+    guarded(False, lambda: show_conversation(conv_id))
+
+
+@history_app.command("export", help="Write a saved conversation as Markdown or lossless JSON.")
+def history_export(conv_id: str = typer.Argument(..., metavar="ID"),
+                   format: str = typer.Option("md", "-f", "--format", help="md or json"),
+                   output: Optional[str] = typer.Option(None, "-o", "--output", help="Write to FILE instead of stdout")) -> None:
+    from .history import export_conversation
+    guarded(False, lambda: export_conversation(conv_id, format, output))
+
+
+@history_app.command("rm", help="Delete a saved conversation.")
+def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
+    from .history import remove_conversation
+    guarded(False, lambda: remove_conversation(conv_id))
 
 
 def main(args: list[str] | None = None) -> None:

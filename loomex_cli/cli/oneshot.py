@@ -29,6 +29,10 @@ def run_once(opts: Any) -> int:
     if not text.strip():
         fail("no prompt: give one (loomex \"...\") or pipe text in", USAGE)
 
+    from .saving import previous, recorder
+    before = previous(opts)
+    if before is not None and not opts.model and before.model:
+        opts.model = before.model  # go on with the model the conversation had
     setup = Setup(opts)
     agent = setup.agent()
     if opts.verbose and setup.info is None:
@@ -47,8 +51,28 @@ def run_once(opts: Any) -> int:
     ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
     approver = setup.policy(ask_approval)
 
-    result, error = asyncio.run(_run(agent, setup, [Message.user(text)], out, approver, ask_human))
+    user = Message.user(text)
+    if before is not None:
+        start = [*before.messages, user]
+    else:
+        start = [Message.system(setup.system), user] if setup.system else [user]
+    rec = recorder(setup.model, "run", opts, setup.config)
+    sink: Any = out
+    if rec is not None:
+        if before is not None:
+            rec.resume(before.id)
+            rec.add(user)
+        else:
+            rec.add(start)  # saved before anything is sent
+        sink = [out, rec]
+    result, error = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
+    if rec is not None:
+        if result is not None:
+            rec.update(usage=result.usage, cost_usd=result.cost_usd)
+        rec.close()
     extra: dict[str, Any] = {"model": setup.model}
+    if rec is not None and rec.conv_id:
+        extra["conversation_id"] = rec.conv_id
     if result is not None:
         out.finish(result, extra) if opts.json else out.finish(result)
         if not opts.quiet and not opts.json and (stderr_is_tty() or opts.verbose):

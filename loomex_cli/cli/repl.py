@@ -28,20 +28,30 @@ COMMANDS = {
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
     "/clear": "start a new conversation",
     "/usage": "tokens used in this conversation",
+    "/compact": "/compact [INSTRUCTIONS]: summarise the older part now (kept in full on disk)",
     "/save": "/save FILE: write the conversation as Markdown",
     "/exit": "leave (Ctrl-D does too)",
 }
 
 
 def run_repl(opts: Any) -> int:
+    from .saving import previous
+    before = previous(opts)
+    if before is not None and not opts.model and before.model:
+        opts.model = before.model
     setup = Setup(opts)
-    return asyncio.run(Repl(setup, opts).main())
+    return asyncio.run(Repl(setup, opts, before).main())
 
 
 class Repl:
-    def __init__(self, setup: Setup, opts: Any) -> None:
+    def __init__(self, setup: Setup, opts: Any, before: Any = None) -> None:
         from .render import PlainOutput, RichOutput
+        from .saving import recorder
         self.setup = setup
+        self.before = before
+        self.rec = recorder(setup.model, "chat", opts, setup.config)
+        if self.rec is not None and before is not None:
+            self.rec.resume(before.id)
         self.opts = opts
         self.usage: dict[str, Any] = {}
         self.turns = 0
@@ -87,10 +97,12 @@ class Repl:
 
     async def main(self) -> int:
         from ..engine.session import AgentHandle
-        self.handle = AgentHandle(self.setup.agent(), approver=self.approver,
+        self.handle = AgentHandle(self.setup.agent(), self._fresh(), approver=self.approver,
                                   ask_human=self.ask_human)
         session = self._session()
-        print(f"loomex chat · {self.setup.model} · /help for commands · Ctrl-D to leave",
+        resumed = f" · resumed {self.before.id} ({len(self.before.messages)} messages)" \
+            if self.before is not None else ""
+        print(f"loomex chat · {self.setup.model}{resumed} · /help for commands · Ctrl-D to leave",
               file=sys.stderr)
         while True:
             try:
@@ -104,13 +116,18 @@ class Repl:
                 continue
             if text.startswith("/"):
                 try:
-                    if self.command(text) == "exit":
+                    action = self.command(text)
+                    if action == "exit":
                         break
+                    if action == "compact":
+                        await self.compact(text.partition(" ")[2].strip() or None)
                 except (CliError, LoomexError) as e:
                     say(str(e))
                 continue
             await self.turn(text)
         await self.handle.stop()
+        if self.rec is not None:
+            self.rec.close()
         from ..wire.client import close_client
         await close_client()
         return 0
@@ -120,7 +137,12 @@ class Repl:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
-        task = asyncio.ensure_future(handle.call(text, sink=self.out, route=self.setup.route))
+        user = Message.user(text)
+        sink: Any = self.out
+        if self.rec is not None:  # saved before anything is sent
+            self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
+            sink = [self.out, self.rec]
+        task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, handle.cancel)
         error: BaseException | None = None
@@ -136,6 +158,9 @@ class Repl:
             self.out.finish(result)
             add_usage(self.usage, result.usage)
             self.turns += 1
+            if self.rec is not None:
+                self.rec.update(model=self.setup.model, usage=result.usage,
+                                cost_usd=result.cost_usd)
         if isinstance(error, asyncio.CancelledError):
             say("interrupted; what was streamed is kept")
         elif error is not None:
@@ -148,12 +173,43 @@ class Repl:
     def messages(self) -> list[Message]:
         return self.handle.get_messages()
 
+    async def compact(self, instructions: str | None) -> None:
+        """/compact: the older part of the conversation becomes a summary written by the
+        model; the saved history on disk keeps every message."""
+        from ..engine import compaction, telemetry
+        msgs = self.messages
+        spent: dict[str, Any] = {}
+        done = await compaction.fit(self.setup.agent(), self.setup.route, msgs,
+                                    compaction.Tracker(), lambda u: add_usage(spent, u),
+                                    force=True, instructions=instructions)
+        if done is None:
+            print("nothing to compact yet")
+            return
+        self.handle.reset(msgs)
+        add_usage(self.usage, spent)
+        telemetry.execute(("loomex", "context", "compact"),
+                          {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
+                           "removed": done.removed, "kept": done.kept},
+                          {"summarized": done.summarized, "source": "/compact"})
+        how = "summarised" if done.summarized else "dropped (no summary could be had)"
+        print(f"compacted: about {done.tokens_before:,} → {done.tokens_after:,} tokens "
+              f"(saved {done.tokens_before - done.tokens_after:,}); {done.removed} older "
+              f"messages {how}, {done.kept} kept")
+
+    def _fresh(self) -> list[Message]:
+        """What a conversation starts from: the resumed one, or the system prompt."""
+        if self.before is not None:
+            return list(self.before.messages)
+        return [Message.system(self.setup.system)] if self.setup.system else []
+
     # -- slash commands -----------------------------------------------------------------
     def command(self, line: str) -> str | None:
         cmd, _, arg = line.partition(" ")
         arg = arg.strip()
         if cmd in ("/exit", "/quit"):
             return "exit"
+        if cmd == "/compact":
+            return "compact"
         if cmd == "/help":
             for name, text in COMMANDS.items():
                 print(f"  {name:<8} {text}")
@@ -170,9 +226,14 @@ class Repl:
                 self.setup.system = arg
                 kept = [m for m in self.messages if m.role != "system"]
                 self.handle.reset([Message.system(arg), *kept])
+                if self.rec is not None:
+                    self.rec.new()  # the saved history cannot be rewritten: a new one
             print(f"system: {self.setup.system}")
         elif cmd == "/clear":
-            self.handle.reset()
+            self.before = None
+            self.handle.reset(self._fresh())
+            if self.rec is not None:
+                self.rec.new()
             print("a new conversation")
         elif cmd == "/usage":
             u = self.usage

@@ -130,7 +130,9 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
                     raise
             result.steps = step
             msgs.append(assistant)
-            emit(MessageAdded(assistant, step))
+            emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
+            for i, c in enumerate(assistant.tool_calls or ()):
+                emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
             tracker.update(turn.usage, len(msgs))
             step_cost = spend(turn.usage)
             result.step_usage.append(turn.usage or {})
@@ -237,10 +239,7 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
             {"model": agent.model, "finish_reason": turn.finish_reason, "usage": turn.usage,
              "step": step, "run_id": ctx.run_id})
     calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
-    assistant = Message("assistant", turn.content, calls, reasoning=turn.reasoning)
-    for i, c in enumerate(calls or ()):
-        emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
-    return assistant, turn
+    return Message("assistant", turn.content, calls, reasoning=turn.reasoning), turn
 
 
 def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step: int) -> None:

@@ -1,0 +1,40 @@
+"""Saving conversations from the CLI (engine/store.py does the storing)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .exits import USAGE, fail, say
+
+
+def wants_saving(opts: Any, config: dict[str, Any]) -> bool:
+    return not getattr(opts, "no_save", False) and config.get("save", True) is not False
+
+
+def recorder(model: str, source: str, opts: Any, config: dict[str, Any]) -> Any:
+    """A Recorder that saves as messages happen, or None under --no-save / ``save = false``.
+    A store that cannot be written is said once on stderr and never stops the run."""
+    if not wants_saving(opts, config):
+        return None
+    from ..engine.store import Recorder
+    return Recorder(model, source, os.getcwd(),
+                    on_error=lambda e: say(f"this conversation is not being saved: {e}"))
+
+
+def previous(opts: Any) -> Any:
+    """The conversation ``-c`` (the last one) or ``--resume ID`` asks for, else None."""
+    resume = getattr(opts, "resume", None)
+    if not getattr(opts, "cont", False) and not resume:
+        return None
+    from ..engine.store import Store, UnknownConversation
+    if not Store.exists():
+        fail("there is no saved conversation to continue", USAGE)
+    try:
+        with Store.open(create=False) as store:
+            conv = store.get(store.resolve(resume)) if resume else store.last()
+    except UnknownConversation as e:
+        fail(str(e), USAGE)
+    if conv is None:
+        fail("there is no saved conversation to continue", USAGE)
+    return conv
