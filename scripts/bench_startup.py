@@ -108,10 +108,14 @@ def main() -> None:
     ap.add_argument("--binary", type=Path, help="a frozen loomex to measure too")
     ap.add_argument("--quick", action="store_true", help="3 runs (CI smoke)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--peers", action="store_true", help="install llm into the bench venv and compare")
     a = ap.parse_args()
     runs = 3 if a.quick else a.runs
     venv = installed_venv(a.venv)
     py, loomex = str(venv / "bin" / "python"), str(venv / "bin" / "loomex")
+    if a.peers:
+        subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "llm"],
+                       check=True)
     tmp = Path(tempfile.mkdtemp(prefix="loomex-bench-"))
     server, url = start_server(tmp)
     cfg = tmp / "config"
@@ -124,14 +128,19 @@ def main() -> None:
             "loomex --version": [loomex, "--version"],
             "loomex --help": [loomex, "--help"],
             "loomex 'What is 2+2?' (loopback)": [loomex, "What is 2+2?", "--no-save"]}
+    llm = venv / "bin" / "llm"
+    if llm.exists():  # the peer, configured through extra-openai-models.yaml on the same server
+        user = tmp / "llm"
+        user.mkdir()
+        (user / "extra-openai-models.yaml").write_text(
+            f'- model_id: loomex-bench\n  model_name: m\n  api_base: "{url}"\n')
+        env.update(LLM_USER_PATH=str(user), OPENAI_API_KEY="sk-bench-dummy")
+        cmds["llm -m loomex-bench 'What is 2+2?' (loopback)"] = [str(llm), "-m", "loomex-bench",
+                                                                  "--no-log", "What is 2+2?"]
     if a.binary:
         b = str(a.binary.resolve())
         cmds.update({"binary --version": [b, "--version"], "binary --help": [b, "--help"],
                      "binary one-shot (loopback)": [b, "What is 2+2?", "--no-save"]})
-    if subprocess.run(cmds["loomex 'What is 2+2?' (loopback)"], env=env, capture_output=True).returncode != 0:
-        cmds["loomex 'What is 2+2?' (loopback)"] = [loomex, "What is 2+2?"]  # before --no-save existed
-        if a.binary:
-            cmds["binary one-shot (loopback)"] = [str(a.binary.resolve()), "What is 2+2?"]
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
     try:
         for cmd in cmds.values():  # warm the page cache
