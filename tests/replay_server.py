@@ -21,7 +21,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 FIXTURES = Path(os.environ.get("LOOMEX_FIXTURES", Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures")).resolve()
 PROVIDERS = FIXTURES / "providers"
@@ -147,7 +147,11 @@ class ReplayServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._lock = threading.Lock()
+        self._counter = 0
+        self._responders: dict[str, Callable[[Any], Reply]] = {}
         self.connections = 0
+        #: keep what was received (turn off for long benchmark runs)
+        self.record = True
 
     # -- control (from any thread) -------------------------------------------------------
     @property
@@ -160,6 +164,27 @@ class ReplayServer:
             self._repeat[name] = repeat_last
             self._received[name] = []
         return f"{self.base}/{name}"
+
+    def responder(self, name: str, fn: Callable[[Any], Reply]) -> str:
+        """Serves ``fn(request_body)`` on every request to ``name`` (for many concurrent
+        conversations on one URL, where a list of replies would interleave)."""
+        with self._lock:
+            self._responders[name] = fn
+            self._received[name] = []
+        return f"{self.base}/{name}"
+
+    def unique_name(self, prefix: str = "t") -> str:
+        """A script name no other caller of this server has used (safe in a URL path)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in prefix) or "t"
+        with self._lock:
+            self._counter += 1
+            return f"{safe}-{self._counter}"
+
+    def new_script(self, replies: list[Reply], prefix: str = "t",
+                   repeat_last: bool = False) -> tuple[str, str]:
+        """Registers ``replies`` under a fresh unique name: returns (name, base URL)."""
+        name = self.unique_name(prefix)
+        return name, self.script(name, replies, repeat_last=repeat_last)
 
     def fixture_url(self, fixture: str) -> str:
         return f"{self.base}/fx/{fixture}"
@@ -184,6 +209,10 @@ class ReplayServer:
             ready.set()
             loop.run_forever()
             self._server.close()
+            pending = asyncio.all_tasks(loop)  # open keep-alive connections
+            for t in pending:
+                t.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(self._server.wait_closed())
             loop.close()
 
@@ -205,11 +234,14 @@ class ReplayServer:
         self.stop()
 
     # -- serving -------------------------------------------------------------------------
-    def _next(self, path: str) -> tuple[str, Reply]:
+    def _next(self, path: str, body: Any = None) -> tuple[str, Reply]:
         parts = [p for p in path.split("?")[0].split("/") if p]
         if len(parts) >= 2 and parts[0] == "fx":
             return parts[1], Reply.fixture(parts[1])
         name = parts[0] if parts else ""
+        fn = self._responders.get(name)
+        if fn is not None:
+            return name, fn(body)
         with self._lock:
             replies = self._scripts.get(name)
             if replies is None:
@@ -222,6 +254,9 @@ class ReplayServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # as real servers do: asyncio skips it for a proto-0 listening socket
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -237,13 +272,14 @@ class ReplayServer:
                 if method == "GET":
                     await self._send(writer, Reply.json({"ok": True}))
                     continue
-                name, reply = self._next(path)
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                with self._lock:
-                    self._received.setdefault(name, []).append(Received(path, headers, body))
+                name, reply = self._next(path, body)
+                if self.record:
+                    with self._lock:
+                        self._received.setdefault(name, []).append(Received(path, headers, body))
                 if not await self._send(writer, reply):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
@@ -291,18 +327,38 @@ def main() -> None:  # pragma: no cover - used by CI smoke tests and benchmarks
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--script", action="append", default=[],
                     help="name=reply-spec.json (a list of {fixture|text|tool_calls|json|status...})")
+    ap.add_argument("--agent", action="append", default=[],
+                    help="name=spec.json ({tool_calls: [[id, name, args]...], text: [...]}): "
+                         "answers a request whose last message is a tool result with the text, "
+                         "any other with the tool calls (any number of concurrent runs)")
+    ap.add_argument("--no-record", action="store_true", help="do not keep received requests")
     ap.add_argument("--port-file", help="write the port here once listening")
     a = ap.parse_args()
     srv = ReplayServer(port=a.port).start()
+    srv.record = not a.no_record
     for spec in a.script:
         name, _, file = spec.partition("=")
         items = json.loads(Path(file).read_text())
         srv.script(name, [reply_from_spec(x) for x in items], repeat_last=True)
+    for spec in a.agent:
+        name, _, file = spec.partition("=")
+        srv.responder(name, agent_responder(json.loads(Path(file).read_text())))
     if a.port_file:
         Path(a.port_file).write_text(str(srv.port))
     print(srv.base, flush=True)
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
     srv.stop()
+
+
+def agent_responder(spec: dict[str, Any]) -> Callable[[Any], Reply]:
+    """A two-step agent conversation: tool calls first, the text once tool results came back."""
+    calls = Reply.tool_calls([tuple(c) for c in spec["tool_calls"]], usage=spec.get("usage"))
+    answer = Reply.text(*spec["text"], usage=spec.get("usage"))
+
+    def respond(body: Any) -> Reply:
+        msgs = body.get("messages") if isinstance(body, dict) else None
+        return answer if msgs and msgs[-1].get("role") == "tool" else calls
+    return respond
 
 
 def reply_from_spec(x: dict[str, Any]) -> Reply:

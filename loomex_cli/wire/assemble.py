@@ -87,22 +87,25 @@ class Assembler:
 
     # -- streaming --------------------------------------------------------------------
     def add(self, chunk: Any) -> None:
-        """One decoded ``chat.completion.chunk`` (raises ProviderError on an error chunk)."""
+        """One decoded ``chat.completion.chunk`` (raises ProviderError on an error chunk, and
+        StreamError on one that is not shaped like a chunk)."""
         if type(chunk) is not dict:
             raise StreamError(f"unexpected chunk: {str(chunk)[:80]}", provider=self.provider)
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = usage
         choices = chunk.get("choices")
         if choices:
+            if type(choices) is not list:
+                raise self._malformed("choices", choices)
             choice = choices[0]
-            if len(choices) > 1 or choice.get("index", 0):
-                choice = next((c for c in choices if not c.get("index", 0)), None)
+            if len(choices) > 1 or type(choice) is not dict or choice.get("index", 0):
+                choice = next((c for c in choices
+                               if type(c) is dict and not c.get("index", 0)), None)
             if choice is not None:
                 delta = choice.get("delta")
                 if delta is None:
                     delta = choice.get("message")
                 if delta:
+                    if type(delta) is not dict:
+                        raise self._malformed("delta", delta)
                     text = delta.get("content")
                     if text:
                         if type(text) is not str:
@@ -117,18 +120,29 @@ class Assembler:
                         self.on_reasoning(r)
                     calls = delta.get("tool_calls")
                     if calls:
+                        if type(calls) is not list:
+                            raise self._malformed("tool_calls", calls)
                         self._add_calls(calls)
                 fr = choice.get("finish_reason")
                 if fr:
-                    self.finish_reason = fr
+                    self.finish_reason = fr if type(fr) is str else str(fr)
+        usage = chunk.get("usage")
+        if usage and type(usage) is dict:
+            self.usage = usage
         xg = chunk.get("x_groq")
-        if xg and xg.get("usage"):
+        if xg and type(xg) is dict and type(xg.get("usage")) is dict:
             self.usage = xg["usage"]
         if self.model is None:
             self.model = chunk.get("model")
         err = chunk.get("error")
         if err:
             raise self._chunk_error(chunk)
+
+    def _malformed(self, what: str, value: Any) -> StreamError:
+        e = StreamError(f"malformed chunk: '{what}' is {type(value).__name__}, "
+                        f"not what the chat-completions format says", provider=self.provider)
+        e.after_output = self.emitted
+        return e
 
     def _chunk_error(self, body: dict[str, Any]) -> ProviderError:
         msg, code = extract_message(body, "the provider reported an error mid-stream")
@@ -162,9 +176,17 @@ class Assembler:
             if type(tc) is not dict:
                 continue
             idx = tc.get("index")
+            if type(idx) is not int:
+                idx = None
             cid = tc.get("id") or ""
-            fn = tc.get("function") or {}
+            if type(cid) is not str:
+                cid = str(cid)
+            fn = tc.get("function")
+            if type(fn) is not dict:
+                fn = {}
             name = fn.get("name") or ""
+            if type(name) is not str:
+                name = str(name)
             call = None
             if idx is not None:
                 call = self._by_index.get(idx)
@@ -233,5 +255,6 @@ class Assembler:
 
 def _parts_text(parts: Any) -> str:
     if isinstance(parts, list):
-        return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+        return "".join(p["text"] for p in parts
+                       if isinstance(p, dict) and isinstance(p.get("text"), str))
     return str(parts)

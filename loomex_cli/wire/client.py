@@ -1,4 +1,5 @@
-"""POST /chat/completions, streamed or not, through one shared httpx2 client per event loop.
+"""POST /chat/completions, streamed or not, through shared httpx2 clients (one per event loop,
+a few more under heavy concurrency: see :class:`_Pool`).
 
 httpx2 (the maintained continuation of httpx) verifies TLS with the operating system's trust
 store via truststore. It is imported here only, and only when a request is made.
@@ -19,8 +20,16 @@ from .providers import Route
 from .retry import parse_retry_after
 from .sse import SSEParser
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+#: per event loop: the pool for TLS URLs (True) and the one for plain-http URLs (False)
+_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, _Pool]]" = \
+    weakref.WeakKeyDictionary()
 _MAX_ERROR_BODY = 64 * 1024
+#: requests in flight on one client before the next client takes new ones
+_CLIENT_LOAD = 48
+#: clients per event loop at most
+_MAX_CLIENTS = 8
+_ssl_context: Any = None
+_no_ca_context: Any = None
 
 
 def _timeout_env(name: str, default: float) -> float:
@@ -30,32 +39,89 @@ def _timeout_env(name: str, default: float) -> float:
         return default
 
 
-def get_client() -> Any:
-    """The process's shared AsyncClient for the running loop (keep-alive, pooled)."""
+def _new_client(tls: bool = True) -> Any:
+    """A client for https URLs (the system trust store, loaded once per process: ~30 ms), or
+    for plain-http ones (local servers: ollama, llama.cpp, vLLM), whose TLS context loads no
+    certificates at all: it is never used for TLS, an https redirect fails closed, and a
+    local one-shot does not pay for the trust store."""
+    import httpx2
+    global _ssl_context, _no_ca_context
+    if tls and _ssl_context is None:
+        _ssl_context = httpx2.create_ssl_context()
+    if not tls and _no_ca_context is None:
+        import ssl
+        _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts nothing
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(connect=_timeout_env("LOOMEX_CONNECT_TIMEOUT", 15.0),
+                               read=_timeout_env("LOOMEX_READ_TIMEOUT", 300.0),
+                               write=60.0, pool=None),
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD),
+        follow_redirects=True, verify=_ssl_context if tls else _no_ca_context,
+    )
+
+
+class _Pool:
+    """The HTTP clients of one event loop (keep-alive, pooled).
+
+    httpcore checks every pooled connection of a client on each request (idle ones with a
+    socket poll), so a single client's cost per request grows with the number of connections:
+    with hundreds of concurrent runs that dominates. A request goes to the first client with
+    fewer than ``_CLIENT_LOAD`` requests in flight; another client is made only when all are
+    that busy (up to ``_MAX_CLIENTS``, then the least busy one). At low concurrency this is
+    one client, as before."""
+
+    __slots__ = ("clients", "load", "tls")
+
+    def __init__(self, tls: bool = True) -> None:
+        self.tls = tls
+        self.clients: list[Any] = [_new_client(tls)]
+        self.load: list[int] = [0]
+
+    def acquire(self) -> int:
+        load = self.load
+        for i, n in enumerate(load):
+            if n < _CLIENT_LOAD:
+                break
+        else:
+            if len(load) < _MAX_CLIENTS:
+                self.clients.append(_new_client(self.tls))
+                load.append(0)
+                i = len(load) - 1
+            else:
+                i = min(range(len(load)), key=load.__getitem__)
+        load[i] += 1
+        return i
+
+    def release(self, i: int) -> None:
+        self.load[i] -= 1
+
+
+def _pool(url: str = "https://") -> _Pool:
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        import httpx2
-        client = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(connect=_timeout_env("LOOMEX_CONNECT_TIMEOUT", 15.0),
-                                   read=_timeout_env("LOOMEX_READ_TIMEOUT", 300.0),
-                                   write=60.0, pool=None),
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
-            follow_redirects=True,
-        )
-        _clients[loop] = client
-    return client
+    tls = not url.startswith("http://")
+    pools = _pools.get(loop)
+    if pools is None:
+        pools = _pools[loop] = {}
+    pool = pools.get(tls)
+    if pool is None or pool.clients[0].is_closed:
+        pool = pools[tls] = _Pool(tls)
+    return pool
+
+
+def get_client(url: str = "https://") -> Any:
+    """The running loop's first shared AsyncClient for ``url``'s scheme (keep-alive)."""
+    return _pool(url).clients[0]
 
 
 async def close_client() -> None:
-    """Closes the running loop's client (``run()`` calls this before its loop ends)."""
+    """Closes the running loop's clients (``run()`` calls this before its loop ends)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    client = _clients.pop(loop, None)
-    if client is not None:
-        await client.aclose()
+    for pool in (_pools.pop(loop, None) or {}).values():
+        for client in pool.clients:
+            await client.aclose()
 
 
 def build_body(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
@@ -89,7 +155,17 @@ async def chat(route: Route, body: dict[str, Any], asm: Assembler) -> Assembled:
     if route.api_key:
         headers["authorization"] = f"Bearer {route.api_key}"
     headers.update(route.headers)
-    client = get_client()
+    pool = _pool(route.base_url)
+    slot = pool.acquire()
+    try:
+        return await _chat(pool.clients[slot], route, body, asm, headers, stream)
+    finally:
+        pool.release(slot)
+
+
+async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
+                headers: dict[str, str], stream: bool) -> Assembled:
+    import httpx2
     provider = route.provider
     try:
         request = client.build_request("POST", route.url, headers=headers,
@@ -151,13 +227,36 @@ def _is_done(data: bytes) -> bool:
     return data.strip() == b"[DONE]"
 
 
+#: what is read after ``[DONE]`` so that the connection can be reused: normally nothing but
+#: the end of the chunked body; a server that sends more is not waited for
+_DRAIN_BYTES = 64 * 1024
+_DRAIN_SECONDS = 1.0
+
+
+async def _drain(chunks: Any) -> None:
+    """Reads the rest of a body after ``[DONE]``. A response closed before its end cannot go
+    back to the pool, so without this every streamed call would open a new connection (and
+    pay a new TLS handshake). Bounded in bytes and time; any failure here is ignored (the
+    answer is complete)."""
+    n = 0
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for raw in chunks:
+                n += len(raw)
+                if n > _DRAIN_BYTES:
+                    return
+    except Exception:  # noqa: BLE001 - TimeoutError, a connection error: the pool drops it
+        return
+
+
 async def _read_stream(response: Any, asm: Assembler) -> None:
     parser = SSEParser()
     loads = _loads
     add = asm.add
     done = False
     bad = 0
-    async for raw in response.aiter_bytes():
+    chunks = response.aiter_bytes()
+    async for raw in chunks:
         for event, data in parser.feed(raw):
             if event is None:
                 try:
@@ -172,6 +271,7 @@ async def _read_stream(response: Any, asm: Assembler) -> None:
             elif event == "error":
                 asm.add_error_event(data)
         if done:
+            await _drain(chunks)
             return
     for event, data in parser.close():
         if event == "error":

@@ -1,0 +1,234 @@
+"""Sinks (callable, async callable, asyncio.Queue, list; a raising sink is detached and the run
+goes on) and telemetry (attach/detach, the events and their fields, a raising handler)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from helpers import make_agent, run_async
+from replay_server import Reply
+
+from loomex_cli import (RunFinished, StepFinish, StepStart, TextDelta, ToolCallComplete,
+                        ToolCallDelta, ToolCallStart, ToolResult, arun, telemetry, tool)
+from loomex_cli.engine.events import MessageAdded, event_to_dict
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Adds."""
+    return a + b
+
+
+def _two_step(replay, prefix):
+    _, url = replay.new_script([
+        Reply.tool_calls([("c1", "add", {"a": 1, "b": 2})], text="Adding.",
+                         usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}),
+        Reply.text("It", " is", " 3."),
+    ], prefix=prefix)
+    return make_agent(url, tools=[add])
+
+
+EXPECTED_ORDER = (
+    [StepStart, TextDelta, ToolCallStart, ToolCallDelta, ToolCallDelta, MessageAdded,
+     ToolCallComplete, ToolResult, MessageAdded, StepFinish,
+     StepStart, TextDelta, TextDelta, TextDelta, MessageAdded, StepFinish, RunFinished])
+
+
+def test_event_order(replay):
+    events: list = []
+    res = run_async(lambda: arun(_two_step(replay, "order"), "go", sink=events.append))
+    assert [type(e) for e in events] == EXPECTED_ORDER
+    assert res.text == "It is 3."
+    assert events[-1].result is res
+    # every event is JSON-ready
+    for e in events:
+        d = event_to_dict(e)
+        json.dumps(d)
+        assert d["type"] == e.type
+
+
+def test_all_sink_kinds_get_the_same_events(replay):
+    plain: list = []
+    from_async: list = []
+    q: asyncio.Queue = asyncio.Queue()
+
+    async def slow_async_sink(ev):
+        await asyncio.sleep(0)
+        from_async.append(ev)
+
+    class AsyncCallable:
+        def __init__(self):
+            self.seen = []
+
+        async def __call__(self, ev):
+            self.seen.append(ev)
+
+    obj = AsyncCallable()
+
+    async def main():
+        res = await arun(_two_step(replay, "kinds"), "go",
+                         sink=[plain.append, slow_async_sink, q, [obj]])
+        drained = []
+        while not q.empty():
+            drained.append(q.get_nowait())
+        return res, drained
+    res, drained = run_async(main)
+    assert [type(e) for e in plain] == EXPECTED_ORDER
+    # async sinks have been awaited to the end by the time arun returns
+    assert from_async == plain and obj.seen == plain and drained == plain
+    assert res.text == "It is 3."
+
+
+def test_a_raising_sink_is_detached_and_the_run_goes_on(replay, caplog):
+    good: list = []
+    calls = {"bad": 0, "bad_async": 0}
+
+    def bad(ev):
+        calls["bad"] += 1
+        if isinstance(ev, TextDelta):
+            raise RuntimeError("sink bug")
+
+    async def bad_async(ev):
+        calls["bad_async"] += 1
+        raise ValueError("async sink bug")
+
+    caplog.set_level(logging.WARNING, logger="loomex")
+    res = run_async(lambda: arun(_two_step(replay, "badsink"), "go",
+                                 sink=[bad, good.append, bad_async]))
+    assert res.text == "It is 3." and res.finish_reason == "stop"
+    assert [type(e) for e in good] == EXPECTED_ORDER
+    assert calls == {"bad": 2, "bad_async": 1}  # detached at their first failure
+    assert "RuntimeError" in caplog.text and "ValueError" in caplog.text
+
+
+def test_a_full_queue_is_detached(replay):
+    q: asyncio.Queue = asyncio.Queue(maxsize=2)
+    good: list = []
+
+    async def main():
+        return await arun(_two_step(replay, "fullq"), "go", sink=[q, good.append])
+    res = run_async(main)
+    assert res.text == "It is 3." and len(good) == len(EXPECTED_ORDER) and q.qsize() == 2
+
+
+def test_not_a_sink(replay):
+    _, url = replay.new_script([Reply.text("x")], prefix="notsink")
+    with pytest.raises(TypeError, match="not a sink"):
+        run_async(lambda: arun(make_agent(url), "go", sink=42))
+
+
+# -- telemetry ---------------------------------------------------------------------------
+
+@pytest.fixture
+def collected():
+    got: list = []
+    telemetry.attach("test-all", telemetry.EVENTS,
+                     lambda ev, m, md: got.append((".".join(ev[1:]), m, md)))
+    try:
+        yield got
+    finally:
+        telemetry.detach("test-all")
+
+
+def test_attach_detach():
+    def h(*a):
+        pass
+    telemetry.attach("t1", ("loomex", "tool", "stop"), h)
+    try:
+        assert "t1" in telemetry.handlers()
+        assert telemetry.enabled(("loomex", "tool", "stop"))
+        with pytest.raises(ValueError):
+            telemetry.attach("t1", [("loomex", "tool", "stop")], h)
+    finally:
+        assert telemetry.detach("t1") is True
+    assert telemetry.detach("t1") is False
+    assert "t1" not in telemetry.handlers()
+    assert not telemetry.enabled(("loomex", "tool", "stop"))
+
+
+def test_the_eleven_events_and_their_fields(replay, collected):
+    @tool(risk="write")
+    def save(text: str) -> str:
+        """Saves."""
+        return "saved"
+
+    @tool
+    def broken() -> str:
+        """Fails."""
+        raise RuntimeError("no")
+
+    _, url = replay.new_script([
+        Reply.json({"error": {"message": "busy"}}, status=503),
+        Reply.tool_calls([("c1", "save", {"text": "hi"}), ("c2", "broken", {})]),
+        Reply.text("done"),
+    ], prefix="telemetry")
+    agent = make_agent(url, tools=[save, broken])
+    res = run_async(lambda: arun(agent, "go", approver=lambda t, args, ctx: True))
+    assert res.text == "done"
+    names = [n for n, _, _ in collected]
+    assert set(names) == {"agent.start", "agent.stop", "step.start", "step.stop", "llm.start",
+                          "llm.stop", "llm.retry", "tool.start", "tool.stop", "tool.error",
+                          "tool.approval"}
+    assert names[0] == "agent.start" and names[-1] == "agent.stop"
+
+    def one(name):
+        return [(m, md) for n, m, md in collected if n == name]
+    [(m, md)] = one("agent.start")
+    assert md["model"] == "test/m" and md["agent"] == "Agent" and md["run_id"]
+    run_id = md["run_id"]
+    [(m, md)] = one("agent.stop")
+    assert m["duration"] > 0 and md["steps"] == 2 and md["finish_reason"] == "stop"
+    assert [md["step"] for _, md in one("step.start")] == [1, 2]
+    assert [(md["step"], md["finish_reason"]) for _, md in one("step.stop")] == \
+        [(1, "tool_calls"), (2, "stop")]
+    assert all(m["duration"] >= 0 for m, _ in one("step.stop"))
+    starts = one("llm.start")
+    assert [(md["model"], md["message_count"]) for _, md in starts] == [("test/m", 1),
+                                                                       ("test/m", 4)]
+    stops = one("llm.stop")
+    assert [md["finish_reason"] for _, md in stops] == ["tool_calls", "stop"]
+    assert all(m["duration"] > 0 for m, _ in stops)
+    [(m, md)] = one("llm.retry")
+    assert m["delay_ms"] > 0 and md["attempt"] == 1 and "busy" in md["error"]
+    assert {md["tool"] for _, md in one("tool.start")} == {"save", "broken"}
+    stops = {md["tool"]: (m, md) for m, md in one("tool.stop")}
+    assert stops["save"][1]["is_error"] is False and stops["broken"][1]["is_error"] is True
+    assert all(m["duration"] >= 0 for m, _ in stops.values())
+    [(m, md)] = one("tool.error")
+    assert md["tool"] == "broken" and md["call_id"] == "c2" and "RuntimeError: no" in md["error"]
+    [(m, md)] = one("tool.approval")
+    assert md["tool"] == "save" and md["allowed"] is True
+    assert all(md["run_id"] == run_id for _, _, md in collected)
+
+
+def test_a_raising_handler_is_detached(replay, caplog, collected):
+    calls = []
+
+    def bad(ev, m, md):
+        calls.append(ev)
+        raise RuntimeError("handler bug")
+    telemetry.attach("bad", telemetry.EVENTS, bad)
+    caplog.set_level(logging.WARNING, logger="loomex.telemetry")
+    try:
+        res = run_async(lambda: arun(_two_step(replay, "badhandler"), "go"))
+    finally:
+        telemetry.detach("bad")
+    assert res.text == "It is 3."
+    assert len(calls) == 1 and "bad" not in telemetry.handlers()
+    assert "handler bug" not in caplog.text and "'bad'" in caplog.text
+    # the other handler saw the whole run
+    assert collected[0][0] == "agent.start" and collected[-1][0] == "agent.stop"
+
+
+def test_default_logger(replay, caplog):
+    hid = telemetry.attach_default_logger()
+    caplog.set_level(logging.INFO, logger="loomex.telemetry")
+    try:
+        run_async(lambda: arun(_two_step(replay, "deflog"), "go"))
+    finally:
+        telemetry.detach(hid)
+    assert "loomex.agent.start" in caplog.text and "loomex.tool.stop" in caplog.text
