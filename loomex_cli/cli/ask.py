@@ -10,9 +10,6 @@ import asyncio
 import os
 from typing import Any, Callable
 
-_LOCK: asyncio.Lock | None = None
-
-
 def tty_available() -> bool:
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
@@ -45,48 +42,39 @@ def _tty_exchange(text: str) -> str | None:
 
 def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callable[[str], Any]]:
     """(ask_approval, ask_human) as async callables; ``suspend()`` is a context manager that
-    takes the renderer's live region down while the question is on screen."""
+    takes the renderer's live region down while the question is on screen. The policy and
+    the human tool already ask one question at a time."""
 
     async def ask_approval(request: Any) -> Any:
         from ..tools.policy import ApprovalAnswer
-        async with _lock():
-            with suspend():
-                danger = f"  \x1b[31m[{request.danger}]\x1b[0m" if request.danger else ""
-                what = getattr(request, "display", None) or request.subject
-                head = (f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: "
-                        f"{what}{danger}\n")
-                remember = getattr(request, "can_remember", not request.danger)
-                choices = "  [y] yes once   [s] yes for this session   [n] no" if remember \
-                    else "  [y] yes once   [n] no"
-                while True:
-                    line = await asyncio.to_thread(_tty_exchange, f"{head}{choices}\n  > ")
-                    if line is None:
-                        return ApprovalAnswer("no", "no answer from the terminal")
-                    c = line.strip().lower()[:1]
-                    if c == "y":
-                        return ApprovalAnswer("once")
-                    if c == "s" and remember:
-                        return ApprovalAnswer("session")
-                    if c == "n" or c == "":
-                        why = await asyncio.to_thread(
-                            _tty_exchange, "  reason for the model (optional): ")
-                        return ApprovalAnswer("no", (why or "").strip())
+        danger = f"  \x1b[31m[{request.danger}]\x1b[0m" if request.danger else ""
+        what = getattr(request, "display", None) or request.subject
+        head = f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: {what}{danger}\n"
+        remember = getattr(request, "can_remember", not request.danger)
+        choices = "  [y] yes once   [s] yes for this session   [n] no" if remember \
+            else "  [y] yes once   [n] no"
+        with suspend():
+            while True:
+                line = await asyncio.to_thread(_tty_exchange, f"{head}{choices}\n  > ")
+                if line is None:
+                    return ApprovalAnswer("no", "no answer from the terminal")
+                c = line.strip().lower()[:1]
+                if c == "y":
+                    return ApprovalAnswer("once")
+                if c == "s" and remember:
+                    return ApprovalAnswer("session")
+                if c in ("n", ""):
+                    why = await asyncio.to_thread(_tty_exchange,
+                                                  "  reason for the model (optional): ")
+                    return ApprovalAnswer("no", (why or "").strip())
 
     async def ask_human(question: str) -> str:
-        async with _lock():
-            with suspend():
-                answer = await asyncio.to_thread(
-                    _tty_exchange, f"\n\x1b[36m? the model asks:\x1b[0m {question}\n  > ")
+        with suspend():
+            answer = await asyncio.to_thread(
+                _tty_exchange, f"\n\x1b[36m? the model asks:\x1b[0m {question}\n  > ")
         if answer is None:
             from ..engine.tools import ToolError
             raise ToolError("no human answered (the terminal closed)")
         return answer
 
     return ask_approval, ask_human
-
-
-def _lock() -> asyncio.Lock:
-    global _LOCK
-    if _LOCK is None:
-        _LOCK = asyncio.Lock()
-    return _LOCK

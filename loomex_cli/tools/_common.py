@@ -8,6 +8,8 @@ import stat
 import weakref
 from typing import Any, Iterable
 
+from ..wire.atomic import atomic_write  # noqa: F401 - the tools' atomic writes
+
 #: bytes looked at to decide whether a file is binary
 SNIFF_BYTES = 8192
 #: characters of one line shown before it is cut
@@ -128,42 +130,6 @@ def check_regular_file(path: str, cwd: str) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise ToolError(f"{display_path(path, cwd)} is not a regular file")
     return st
-
-
-def atomic_write(path: str, data: bytes) -> bool:
-    """Writes ``data`` to ``path`` through a temporary file in the same directory and
-    ``os.replace``, so a reader never sees half a file. Parent directories are created; a
-    replaced file keeps its mode; a symlink is written through to its target. Returns True
-    when the file was created, False when it replaced one."""
-    import tempfile
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    parent = os.path.dirname(target) or "."
-    os.makedirs(parent, exist_ok=True)
-    try:
-        old_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        old_mode = None
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(target) + ".",
-                               suffix=".loomex-tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if old_mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        else:
-            os.chmod(tmp, old_mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return old_mode is None
 
 
 def interaction_lock() -> Any:

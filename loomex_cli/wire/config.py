@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -102,31 +101,12 @@ def write_keys(keys: dict[str, str]) -> Path:
     """Writes keys.toml atomically: a temp file in the same directory (0600), fsync, rename;
     the directory is created 0700. A crash leaves the old file or the new one, never half."""
     import tomli_w
+
+    from .atomic import atomic_write
     path = keys_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = tomli_w.dumps({k: keys[k] for k in sorted(keys)}).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    atomic_write(path, data, mode=0o600, sync_dir=True)
     _cache.pop(path, None)
     return path
 

@@ -200,21 +200,8 @@ def build_index(api: dict[str, Any], url: str | None) -> bytes:
 # -- files -------------------------------------------------------------------------------
 
 def write_atomic(path: Path, data: bytes) -> None:
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from .atomic import atomic_write
+    atomic_write(path, data)
 
 
 def read_state(d: Path) -> dict[str, Any]:
