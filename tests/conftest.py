@@ -76,3 +76,15 @@ def _private_loomex_dirs():
         for var in saved:
             os.environ.pop(var, None)
         shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tmux() -> str:
+    """tmux, which drives the REPL tests in a real terminal (scripts/test installs it)."""
+    path = shutil.which("tmux")
+    if not path:
+        if REQUIRE_ALL:
+            pytest.fail("tmux is required for the REPL tests (scripts/test installs it)",
+                        pytrace=False)
+        pytest.skip("tmux is not installed")
+    return path

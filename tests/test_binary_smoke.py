@@ -87,7 +87,7 @@ def test_repl_in_tmux(binary, replay, tmp_path):
     subprocess.run([tmux, *sock, "new-session", "-d", "-s", "b", "-x", "100", "-y", "30",
                     f"env {envs} TERM=xterm-256color {binary} chat; echo EXITED=$?; sleep 30"], check=True)
     try:
-        from test_repl_tmux import Term
+        from cli_support import Term
         t = Term.__new__(Term)
         t.tmux, t.name, t.sock = tmux, "b", sock
         t.wait_for("›", timeout=30)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import signal
 import subprocess
 
-from cli_support import CliEnv, loomex_bin
+from cli_support import CliEnv, Term, loomex_bin
 from loomex_cli.engine.store import Store
 from replay_server import Reply
 from test_compaction import summary_reply
-from test_repl_tmux import Term, tmux  # noqa: F401 - the tmux fixture
 
 
 def store(env: CliEnv) -> Store:
@@ -73,7 +72,7 @@ def test_a_killed_process_leaves_a_readable_history(replay, tmp_path):
     assert conv.messages[-1].content == "Let me wait."
 
 
-def test_repl_resume_and_compact(replay, tmp_path, tmux):  # noqa: F811
+def test_repl_resume_and_compact(replay, tmp_path, tmux):
     def respond(body):
         if body.get("stream") is not True:
             return summary_reply("SUMMARY: they talked about numbers.")

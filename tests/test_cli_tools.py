@@ -6,9 +6,8 @@ import subprocess
 
 import pytest
 
-from cli_support import CliEnv, loomex_bin
+from cli_support import CliEnv, Term, loomex_bin
 from replay_server import Reply
-from test_repl_tmux import Term, tmux  # noqa: F401 - the tmux fixture
 
 
 def edit_script(replay, prefix):
@@ -87,7 +86,7 @@ def test_unknown_tool_is_a_usage_error(tmp_path):
     assert p.returncode == 2 and "nosuch" in p.stderr
 
 
-def test_the_repl_asks_on_the_terminal(replay, tmp_path, work, tmux):  # noqa: F811
+def test_the_repl_asks_on_the_terminal(replay, tmp_path, work, tmux):
     name, url = replay.new_script([
         Reply.tool_calls([("c1", "bash", {"command": "echo hello > out.txt"})]),
         Reply.text("Denied, fine."),

@@ -13,7 +13,7 @@ from loomex_cli import Agent, ConfigError, arun, tool
 from loomex_cli.engine.events import StepFinish
 from loomex_cli.wire.registry import ModelInfo
 from replay_server import Reply
-from test_registry import CatalogServer, api_bytes  # noqa: F401 - the snapshot fixture
+from test_registry import CatalogServer
 
 PRICED = ModelInfo(provider="openai", model="m", name="M", context_window=100_000, max_input=None,
                    max_output=8_000, cost={"input": 2.0, "output": 10.0, "cache_read": 0.5},
@@ -80,8 +80,8 @@ def test_max_cost_with_an_unknown_price_refuses_to_run(replay):
 
 
 @pytest.fixture
-def catalog(api_bytes):  # noqa: F811
-    srv = CatalogServer(api_bytes)
+def catalog(fixtures_dir):
+    srv = CatalogServer((fixtures_dir.parent / "models-dev" / "api.json").read_bytes())
     yield srv
     srv.stop()
 

@@ -2,62 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
-import subprocess
-import time
-import uuid
-
 import pytest
 
-from cli_support import CliEnv, loomex_bin
+from cli_support import CliEnv, Term, loomex_bin
 from replay_server import Reply
-
-REQUIRE_ALL = os.environ.get("LOOMEX_REQUIRE_ALL", "") not in ("", "0")
-
-
-@pytest.fixture(scope="module")
-def tmux():
-    if not shutil.which("tmux"):
-        if REQUIRE_ALL:
-            pytest.fail("tmux is required for the REPL tests (scripts/test installs it)", pytrace=False)
-        pytest.skip("tmux is not installed")
-    return shutil.which("tmux")
-
-
-class Term:
-    def __init__(self, tmux: str, env: dict[str, str], cmd: list[str]) -> None:
-        self.tmux = tmux
-        self.name = "lx-" + uuid.uuid4().hex[:8]
-        self.sock = ["-L", self.name]
-        envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
-                        if k.startswith(("LOOMEX_", "REPLAY_")) or k in ("PATH", "HOME", "NO_COLOR"))
-        line = f"env {envs} TERM=xterm-256color {' '.join(map(shlex.quote, cmd))}; echo EXITED=$?; sleep 30"
-        subprocess.run([tmux, *self.sock, "new-session", "-d", "-s", self.name, "-x", "100", "-y", "40",
-                        "bash", "--norc", "-c", line], check=True)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([self.tmux, *self.sock, "send-keys", "-t", self.name, *keys], check=True)
-
-    def type(self, text: str) -> None:
-        subprocess.run([self.tmux, *self.sock, "send-keys", "-t", self.name, "-l", text], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run([self.tmux, *self.sock, "capture-pane", "-p", "-t", self.name, "-S", "-200"],
-                              capture_output=True, text=True).stdout
-
-    def wait_for(self, text: str, timeout: float = 15, after: int = 0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.screen()
-            if s.count(text) > after:
-                return s
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear; screen:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run([self.tmux, *self.sock, "kill-server"], capture_output=True)
 
 
 @pytest.fixture

@@ -470,7 +470,7 @@ def test_recorder_saves_a_real_run_as_it_happens(replay, tmp_path: Path) -> None
 
     from loomex_cli import arun, tool
     from loomex_cli.engine.events import MessageAdded
-    from loomex_cli.engine.store import Recorder
+    from loomex_cli.engine.recorder import Recorder
 
     db = tmp_path / "conversations.db"
     seen_during_run: list[int] = []
@@ -522,7 +522,7 @@ def test_recorder_saves_a_real_run_as_it_happens(replay, tmp_path: Path) -> None
 
 
 def test_recorder_resume_new_and_model(tmp_path: Path) -> None:
-    from loomex_cli.engine.store import Recorder
+    from loomex_cli.engine.recorder import Recorder
     db = tmp_path / "c.db"
     rec = Recorder("a/b", "chat", path=db)
     rec.update(model="c/d")  # before anything is saved: remembered
@@ -544,7 +544,7 @@ def test_recorder_resume_new_and_model(tmp_path: Path) -> None:
 
 
 def test_recorder_never_raises(tmp_path: Path) -> None:
-    from loomex_cli.engine.store import Recorder
+    from loomex_cli.engine.recorder import Recorder
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     errors: list[Exception] = []

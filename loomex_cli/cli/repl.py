@@ -9,7 +9,6 @@ an empty prompt exits with 0. History lives in the data directory.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 from pathlib import Path
@@ -243,35 +242,11 @@ class Repl:
             if not arg:
                 raise CliError("/save FILE")
             path = Path(arg).expanduser()
-            path.write_text(transcript(self.messages, self.setup.model), encoding="utf-8")
+            from ..engine.transcript import messages_markdown
+            text = messages_markdown(self.messages, "loomex conversation",
+                                     [f"- model: `{self.setup.model}`"])
+            path.write_text(text, encoding="utf-8")
             print(f"saved to {path}")
         else:
             raise CliError(f"unknown command {cmd}; /help lists them")
         return None
-
-
-def transcript(messages: list[Message], model: str) -> str:
-    """The conversation as Markdown."""
-    out = [f"# loomex conversation\n\nmodel: `{model}`\n"]
-    for m in messages:
-        if m.role == "system":
-            out.append(f"## system\n\n{m.text}\n")
-        elif m.role == "user":
-            out.append(f"## user\n\n{m.text}\n")
-        elif m.role == "assistant":
-            parts = ["## assistant\n"]
-            if m.text:
-                parts.append(m.text + "\n")
-            for c in m.tool_calls or ():
-                parts.append(f"**tool call** `{c.name}`\n\n```json\n{_pretty(c.arguments)}\n```\n")
-            out.append("\n".join(parts))
-        elif m.role == "tool":
-            out.append(f"**tool result** `{m.name or m.tool_call_id}`\n\n```\n{m.text}\n```\n")
-    return "\n".join(out)
-
-
-def _pretty(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except ValueError:
-        return arguments

@@ -17,7 +17,7 @@ def recorder(model: str, source: str, opts: Any, config: dict[str, Any]) -> Any:
     A store that cannot be written is said once on stderr and never stops the run."""
     if not wants_saving(opts, config):
         return None
-    from ..engine.store import Recorder
+    from ..engine.recorder import Recorder
     return Recorder(model, source, os.getcwd(),
                     on_error=lambda e: say(f"this conversation is not being saved: {e}"))
 

@@ -148,7 +148,6 @@ def build_body(route: Route, messages: list[dict[str, Any]], tools: list[dict[st
 
 async def chat(route: Route, body: dict[str, Any], asm: Assembler) -> Assembled:
     """One provider call. Deltas go to ``asm``'s callbacks as they arrive; typed errors out."""
-    import httpx2
     stream = bool(body.get("stream"))
     headers = {"content-type": "application/json",
                "accept": "text/event-stream" if stream else "application/json"}
