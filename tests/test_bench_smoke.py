@@ -23,3 +23,16 @@ def test_bench_quick(script):
     rows = [line for line in lines[header + 2:] if line.startswith("| ")]
     assert len(rows) >= 2
     assert any("loomex" in row for row in rows)
+
+
+def test_the_whole_suite_quick(tmp_path):
+    """scripts/bench --quick runs every benchmark script at tiny sizes (startup builds its
+    own installed venv) and prints the BENCHMARKS.md it would write."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench"), "--quick"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT,
+                         env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    for title in ("Startup", "Stream assembly", "Agent loop", "Parallel tools",
+                  "Compaction bookkeeping", "Model registry"):
+        assert f"## {title}" in out.stdout
+    assert "`loomex --help`" in out.stdout and "blocking def" in out.stdout
