@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from cli_support import Done, loomex_bin
 from loomex_cli.engine.messages import Message, ToolCall
 from loomex_cli.engine.store import Store
-
-
-def loomex_bin() -> str:
-    exe = Path(sys.executable).parent / "loomex"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("loomex")
-    if not found:
-        pytest.skip("the loomex console script is not installed in this environment")
-    return found
-
-
-@dataclass
-class Done:
-    code: int
-    out: str
-    err: str
 
 
 class History:

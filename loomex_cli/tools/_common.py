@@ -159,3 +159,23 @@ async def call_person(fn: Any, *args: Any) -> Any:
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+class PathTool:
+    """What the file tools share: a ``path`` argument, resolved against the working
+    directory, that is also what approval rules match."""
+
+    subject_kind = "path"
+
+    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
+        return resolve(str(args.get("path", "")), work_dir(ctx))
+
+    @staticmethod
+    def target(args: dict[str, Any], ctx: Any) -> tuple[str, str]:
+        """(working directory, the absolute path); ToolError when no path was given."""
+        from ..engine.tools import ToolError
+        cwd = work_dir(ctx)
+        raw = str(args.get("path") or "")
+        if not raw.strip():
+            raise ToolError("path is empty")
+        return cwd, resolve(raw, cwd)

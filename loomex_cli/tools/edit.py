@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.tools import Tool, ToolError
-from ._common import (SNIFF_BYTES, atomic_write, check_regular_file, display_path, encode_text,
-                      is_binary, numbered, resolve, work_dir)
+from ._common import (SNIFF_BYTES, PathTool, atomic_write, check_regular_file, display_path,
+                      encode_text, is_binary, numbered)
 
 #: lines of the unified diff shown in the result
 MAX_DIFF_LINES = 80
@@ -14,7 +14,7 @@ MAX_DIFF_LINES = 80
 REGION_CONTEXT = 2
 
 
-class EditFileTool(Tool):
+class EditFileTool(PathTool, Tool):
     name = "edit_file"
     summary = "replace an exact piece of text in a file, showing the diff"
     description = (
@@ -34,21 +34,13 @@ class EditFileTool(Tool):
         "required": ["path", "old_string", "new_string"],
     }
     risk = "write"
-    subject_kind = "path"
-
-    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
-        return resolve(str(args.get("path", "")), work_dir(ctx))
 
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
-        cwd = work_dir(ctx)
-        raw = str(args.get("path") or "")
-        if not raw.strip():
-            raise ToolError("path is empty")
+        cwd, path = self.target(args, ctx)
         old, new = args.get("old_string"), args.get("new_string")
         if not isinstance(old, str) or not isinstance(new, str):
             raise ToolError("old_string and new_string must be strings")
         replace_all = bool(args.get("replace_all", False))
-        path = resolve(raw, cwd)
         shown = display_path(path, cwd)
         if old == "":
             raise ToolError("old_string is empty; give the exact text to replace (to create "

@@ -6,14 +6,13 @@ import os
 from typing import Any
 
 from ..engine.tools import Tool, ToolError
-from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, atomic_write, check_regular_file,
-                      count_lines, display_path, encode_text, is_binary, numbered, resolve,
-                      work_dir)
+from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, PathTool, atomic_write, check_regular_file,
+                      count_lines, display_path, encode_text, is_binary, numbered)
 
 DEFAULT_LIMIT = 2000
 
 
-class ReadFileTool(Tool):
+class ReadFileTool(PathTool, Tool):
     name = "read_file"
     summary = "read a text file, with line numbers (offset/limit for long files)"
     description = (
@@ -35,15 +34,8 @@ class ReadFileTool(Tool):
     }
     risk = "read"
 
-    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
-        return resolve(str(args.get("path", "")), work_dir(ctx))
-
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
-        cwd = work_dir(ctx)
-        raw = str(args.get("path") or "")
-        if not raw.strip():
-            raise ToolError("path is empty")
-        path = resolve(raw, cwd)
+        cwd, path = self.target(args, ctx)
         offset = _int_arg(args, "offset", 1)
         limit = _int_arg(args, "limit", DEFAULT_LIMIT)
         if offset < 1:
@@ -84,7 +76,7 @@ class ReadFileTool(Tool):
         return body + "\n" + foot
 
 
-class WriteFileTool(Tool):
+class WriteFileTool(PathTool, Tool):
     name = "write_file"
     summary = "create or overwrite a file with the given content (atomic)"
     description = (
@@ -101,21 +93,12 @@ class WriteFileTool(Tool):
         "required": ["path", "content"],
     }
     risk = "write"
-    #: the approval policy matches rules against a path
-    subject_kind = "path"
-
-    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
-        return resolve(str(args.get("path", "")), work_dir(ctx))
 
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
-        cwd = work_dir(ctx)
-        raw = str(args.get("path") or "")
-        if not raw.strip():
-            raise ToolError("path is empty")
+        cwd, path = self.target(args, ctx)
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolError("content must be a string")
-        path = resolve(raw, cwd)
         shown = display_path(path, cwd)
         if os.path.isdir(path):
             raise ToolError(f"{shown} is a directory; give a file path")
