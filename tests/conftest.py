@@ -70,6 +70,9 @@ def _private_loomex_dirs():
         if not os.environ.get(var):
             saved[var] = None
             os.environ[var] = str(Path(made) / sub)
+    if "LOOMEX_MODELS_URL" not in os.environ:  # tests never reach models.dev
+        saved["LOOMEX_MODELS_URL"] = None
+        os.environ["LOOMEX_MODELS_URL"] = "off"
     try:
         yield Path(made)
     finally:

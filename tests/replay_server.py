@@ -137,7 +137,9 @@ class Received:
 
 
 class ReplayServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl: Any = None) -> None:
+        #: an ``ssl.SSLContext`` to serve https instead of http
+        self.ssl = ssl
         self.host = host
         self.port = port
         self._scripts: dict[str, list[Reply]] = {}
@@ -156,7 +158,7 @@ class ReplayServer:
     # -- control (from any thread) -------------------------------------------------------
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
 
     def script(self, name: str, replies: list[Reply], repeat_last: bool = False) -> str:
         with self._lock:
@@ -205,7 +207,8 @@ class ReplayServer:
             sock.bind((self.host, self.port))
             self.port = sock.getsockname()[1]
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, sock=sock, backlog=2048, limit=2**20))
+                asyncio.start_server(self._handle, sock=sock, backlog=2048, limit=2**20,
+                                     ssl=self.ssl))
             ready.set()
             loop.run_forever()
             self._server.close()

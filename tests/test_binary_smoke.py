@@ -120,3 +120,33 @@ def test_serve_from_the_binary(binary, replay, tmp_path):
               if line.startswith("data: {")]
     text = "".join(d.get("delta", "") for d in deltas if d["type"] == "text-delta")
     assert text == "Served from the binary." and stream.rstrip().endswith("data: [DONE]")
+
+
+def test_tls_from_the_binary(binary, tmp_path):
+    """The frozen binary speaks TLS and verifies it: a loopback https server with a
+    self-signed certificate is refused, and trusted once SSL_CERT_FILE names it."""
+    import ssl
+
+    from replay_server import ReplayServer
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.fail("openssl is needed to make a test certificate", pytrace=False)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    srv = ReplayServer(ssl=ctx).start()
+    try:
+        url = srv.script("tls", [Reply.text("over TLS")])
+        assert url.startswith("https://")
+        env = CliEnv(tmp_path / "home", url)
+        refused = run(binary, env, "hi")
+        assert refused.returncode == 5 and "certificate" in refused.stderr.lower()
+        env2 = CliEnv(tmp_path / "home2", url)
+        p = subprocess.run([binary, "hi"], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL, env={**env2.env(), "SSL_CERT_FILE": str(cert)})
+        assert p.returncode == 0 and p.stdout == "over TLS\n", p.stderr
+    finally:
+        srv.stop()
