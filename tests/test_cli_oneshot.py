@@ -255,3 +255,9 @@ def test_interrupt_exits_130_and_keeps_what_streamed(cli, replay):
     assert first == "w0 "
     assert proc.returncode == 130 and "interrupted" in err
     assert "Traceback" not in err
+
+
+def test_chat_without_a_terminal_is_a_usage_error(cli):
+    env = cli([Reply.text("never")])
+    done = env.run("chat", input="hello\n")
+    assert done.code == 2 and "needs a terminal" in done.err

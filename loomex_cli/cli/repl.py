@@ -34,6 +34,11 @@ COMMANDS = {
 
 
 def run_repl(opts: Any) -> int:
+    from .stdin import stdin_kind
+    if stdin_kind() != "tty" or not sys.stdout.isatty():
+        from .exits import USAGE, fail
+        fail("chat needs a terminal; in a pipe use `loomex PROMPT` (stdin is added as "
+             "context) or `loomex -c PROMPT` to continue a conversation", USAGE)
     from .saving import previous
     before = previous(opts)
     if before is not None and not opts.model and before.model:
