@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "ToolCallComplete": "engine.events", "ToolResult": "engine.events",
     "StepStart": "engine.events", "StepFinish": "engine.events", "Retrying": "engine.events",
     "RunError": "engine.events", "RunFinished": "engine.events",
+    "MessageAdded": "engine.events", "Compacted": "engine.events",
     "LoomexError": "wire.errors", "ConfigError": "wire.errors", "ProviderError": "wire.errors",
     "AuthError": "wire.errors", "NotFoundError": "wire.errors",
     "BadRequestError": "wire.errors", "ContextLengthError": "wire.errors",
@@ -56,9 +57,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import telemetry
     from .engine.agent import Agent, Approval, RunContext, StepInfo
-    from .engine.events import (ReasoningDelta, Retrying, RunError, RunFinished, StepFinish,
-                                StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
-                                ToolCallStart, ToolResult)
+    from .engine.events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError,
+                                RunFinished, StepFinish, StepStart, TextDelta,
+                                ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult)
     from .engine.loop import arun, run
     from .engine.session import AgentHandle, SyncAgentHandle, astart_agent, start_agent
     from .engine.messages import Message, ToolCall
