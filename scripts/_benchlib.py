@@ -71,7 +71,16 @@ class ServerProcess:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident set size (Linux reports KiB, macOS bytes).
+
+    On Linux, VmHWM: ru_maxrss survives exec, so a child started by a big parent (vfork shares
+    its memory until the exec) would report the parent's peak when its own is lower."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

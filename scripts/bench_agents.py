@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Many concurrent agent runs in one process: loomex vs a hand-written floor loop.
+"""Many concurrent agent runs in one process: loomex vs a hand-written floor loop (and pydantic-ai).
 
     python scripts/bench_agents.py [--concurrency 1,100,500] [--quick]
 
@@ -17,6 +17,13 @@ connection costs almost nothing while httpcore2's pool probes every idle socket 
 request, so at high concurrency ``floor-break`` can win here; against a real provider each new
 connection is a TCP + TLS handshake. "vs floor" is against the faster of the two.
 Targets for loomex: >= 0.7x the floor's runs/s at C=500, and a peak RSS <= 100 MiB.
+
+When pydantic-ai is installed (``pip install '.[bench]'``), its Agent runs the same
+conversation too: ``OpenAIChatModel`` through an ``OpenAICompatibleProvider`` on the loopback
+URL, the tool an async ``@agent.tool_plain``, with the same pool limits, called as pydantic-ai
+is usually called: ``await agent.run(prompt)``, which does not stream (the server answers it
+with one JSON completion per step; streamed, with an ``event_stream_handler``, pydantic-ai
+takes about twice the CPU). Without pydantic-ai the row is left out.
 """
 
 from __future__ import annotations
@@ -44,8 +51,12 @@ CONVERSATION = {
 ANSWER = "".join(CONVERSATION["text"])
 
 
+TOOL_CALLS = [0]  # how many times the tool ran, checked against the runs made
+
+
 async def lookup_impl(key: str) -> str:
     await asyncio.sleep(0)  # an async tool that yields once (I/O would go here)
+    TOOL_CALLS[0] += 1
     return "v" + key[1:]
 
 
@@ -112,19 +123,63 @@ def loomex_agent(base_url: str):
                  temperature=None)
 
 
+# -- pydantic-ai (optional) --------------------------------------------------------------
+
+def pydantic_ai_version() -> str | None:
+    """The installed pydantic-ai's version, or None (not installed, too old, or broken): asked
+    of a subprocess, so that this process stays small (its peak would leak into the workers')."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import pydantic_ai, pydantic_ai.models.openai as m; "
+         "m.OpenAIChatModel; print(getattr(pydantic_ai, '__version__', '?'))"],
+        capture_output=True, text=True, timeout=120)
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def pydantic_ai_agent(base_url: str, limits):
+    """(agent, its HTTP client or None) for the loopback server, with the same tool."""
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    try:  # the same pool limits as loomex's shared client (pydantic-ai keeps 100 alive)
+        from pydantic_ai.models import create_async_httpx2_client
+        http = create_async_httpx2_client(limits=limits)
+    except ImportError:
+        http = None
+    try:
+        from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
+        provider = OpenAICompatibleProvider("loopback", base_url=base_url, api_key="x",
+                                            http_client=http)
+    except ImportError:  # older pydantic-ai
+        from pydantic_ai.providers.openai import OpenAIProvider
+        provider = OpenAIProvider(base_url=base_url, api_key="x", http_client=http)
+    agent = Agent(OpenAIChatModel("m", provider=provider))
+
+    @agent.tool_plain
+    async def lookup(key: str) -> str:
+        """Looks a key up."""
+        return await lookup_impl(key)
+
+    return agent, http
+
+
 # -- one measurement (in its own process) -------------------------------------------------
 
 async def worker_main(impl: str, base_url: str, concurrency: int, per_worker: int) -> dict:
-    if impl.startswith("floor"):
+    if impl != "loomex":
         import httpx2
         # the same pool limits as loomex's shared client
-        client = httpx2.AsyncClient(timeout=120, limits=httpx2.Limits(
-            max_connections=1000, max_keepalive_connections=200))
+        limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=200)
+    if impl.startswith("floor"):
+        client = httpx2.AsyncClient(timeout=120, limits=limits)
         url = base_url + "/chat/completions"
         stop_at_done = impl == "floor-break"
 
         async def one() -> str:
             return await floor_run(client, url, stop_at_done)
+    elif impl == "pydantic-ai":
+        pai, client = pydantic_ai_agent(base_url, limits)
+
+        async def one() -> str:
+            return (await pai.run("Look up k0..k3.")).output
     else:
         from loomex_cli import arun
         agent = loomex_agent(base_url)
@@ -141,8 +196,12 @@ async def worker_main(impl: str, base_url: str, concurrency: int, per_worker: in
     t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker(per_worker) for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert TOOL_CALLS[0] == TOOLS_PER_STEP * concurrency * (1 + per_worker), TOOL_CALLS
     if impl.startswith("floor"):
         await client.aclose()
+    elif impl == "pydantic-ai":
+        if client is not None:
+            await client.aclose()
     else:
         from loomex_cli.wire.client import close_client
         await close_client()
@@ -183,10 +242,11 @@ def main() -> int:
         a.concurrency, a.min_runs, a.rounds = "1,10", 10, 1
     levels = [int(c) for c in a.concurrency.split(",") if c.strip()]
     rows = []
+    peers = pydantic_ai_version()
     with ServerProcess(agents={"agent": CONVERSATION}) as srv:
         url = srv.url("agent")
         for c in levels:
-            impls = ["floor", "floor-break", "loomex"]
+            impls = ["floor", "floor-break", "loomex"] + (["pydantic-ai"] if peers else [])
             got: dict[str, list[dict]] = {impl: [] for impl in impls}
             for i in range(a.rounds):
                 for impl in (impls if i % 2 == 0 else impls[::-1]):
@@ -209,7 +269,11 @@ def main() -> int:
     print(table(["C", "client", "runs", "runs/s", "range", "vs floor", "client CPU ms/run",
                  "CPU vs floor", "peak RSS MiB"], rows))
     print("\n(vs floor: against the faster floor flavour; CPU: the client process's CPU time "
-          "per run, less sensitive to other load on the machine than runs/s)")
+          "per run, less sensitive to other load on the machine than runs/s"
+          + (f"; pydantic-ai {peers}: its Agent's agent.run(), which does not stream (one JSON "
+             "completion per step), OpenAIChatModel over the openai SDK, the same pool limits"
+             if peers else "")
+          + ")")
     return 0
 
 

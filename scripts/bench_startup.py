@@ -129,7 +129,7 @@ def main() -> None:
             "loomex --help": [loomex, "--help"],
             "loomex 'What is 2+2?' (loopback)": [loomex, "What is 2+2?", "--no-save"]}
     llm = venv / "bin" / "llm"
-    if llm.exists():  # the peer, configured through extra-openai-models.yaml on the same server
+    if a.peers:  # the peer, configured through extra-openai-models.yaml on the same server
         user = tmp / "llm"
         user.mkdir()
         (user / "extra-openai-models.yaml").write_text(
@@ -145,6 +145,12 @@ def main() -> None:
     try:
         for cmd in cmds.values():  # warm the page cache
             measure(cmd, env)
+        for label, cmd in cmds.items():  # the one-shots really get the server's answer
+            if "(loopback)" in label:
+                out = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                     text=True, timeout=60)
+                if "Four." not in out.stdout:
+                    raise SystemExit(f"{label}: no answer\n{out.stdout}\n{out.stderr}")
         for _ in range(runs):
             for label, cmd in cmds.items():
                 results[label].append(measure(cmd, env))

@@ -135,6 +135,9 @@ async def measure(url: str, chunks: int, reps: int, profile: bool) -> list[list[
         pr.disable()
         pstats.Stats(pr, stream=sys.stderr).sort_stats("tottime").print_stats(18)
     await floor_client.aclose()
+    for name, client in clients.items():
+        if name.startswith("openai SDK"):
+            await client.close()
     from loomex_cli.wire.client import close_client
     await close_client()
     floor_median = summary(times[names[0]])[0]

@@ -332,8 +332,9 @@ def main() -> None:  # pragma: no cover - used by CI smoke tests and benchmarks
                     help="name=reply-spec.json (a list of {fixture|text|tool_calls|json|status...})")
     ap.add_argument("--agent", action="append", default=[],
                     help="name=spec.json ({tool_calls: [[id, name, args]...], text: [...]}): "
-                         "answers a request whose last message is a tool result with the text, "
-                         "any other with the tool calls (any number of concurrent runs)")
+                         "answers a request whose last message is a tool result with the text "
+                         "(a 400 unless its last messages answer every call id), any other with "
+                         "the tool calls (any number of concurrent runs; streamed when asked)")
     ap.add_argument("--no-record", action="store_true", help="do not keep received requests")
     ap.add_argument("--port-file", help="write the port here once listening")
     a = ap.parse_args()
@@ -354,13 +355,34 @@ def main() -> None:  # pragma: no cover - used by CI smoke tests and benchmarks
 
 
 def agent_responder(spec: dict[str, Any]) -> Callable[[Any], Reply]:
-    """A two-step agent conversation: tool calls first, the text once tool results came back."""
+    """A two-step agent conversation: tool calls first, the text once the results of all of them
+    came back (a 400 when a call id is missing). Streamed, or one JSON completion for a request
+    without ``"stream": true``."""
     calls = Reply.tool_calls([tuple(c) for c in spec["tool_calls"]], usage=spec.get("usage"))
     answer = Reply.text(*spec["text"], usage=spec.get("usage"))
+    ids = sorted(c[0] for c in spec["tool_calls"])
+
+    def completion(message: dict[str, Any], finish: str) -> Reply:
+        return Reply.json({"id": "chatcmpl-replay", "object": "chat.completion", "created": 0,
+                           "model": "m", "usage": spec.get("usage"), "choices": [
+                               {"index": 0, "message": message, "finish_reason": finish}]})
+    calls_json = completion({"role": "assistant", "content": None, "tool_calls": [
+        {"id": cid, "type": "function", "function": {
+            "name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+        for cid, name, args in spec["tool_calls"]]}, "tool_calls")
+    answer_json = completion({"role": "assistant", "content": "".join(spec["text"])}, "stop")
 
     def respond(body: Any) -> Reply:
         msgs = body.get("messages") if isinstance(body, dict) else None
-        return answer if msgs and msgs[-1].get("role") == "tool" else calls
+        stream = isinstance(body, dict) and body.get("stream")
+        if not (msgs and msgs[-1].get("role") == "tool"):
+            return calls if stream else calls_json
+        got = sorted(str(m.get("tool_call_id")) for m in msgs[len(msgs) - len(ids):]
+                     if m.get("role") == "tool")
+        if got != ids:  # every call answered, by its id
+            return Reply.json({"error": {"message": f"tool results for {got}, not {ids}"}},
+                              status=400)
+        return answer if stream else answer_json
     return respond
 
 
