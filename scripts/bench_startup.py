@@ -57,6 +57,23 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port_file.read_text()}/t"
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int) -> None:
+    import socket
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall ms, peak RSS MiB) of one run."""
     t0 = time.perf_counter()
@@ -75,7 +92,8 @@ def repl_rss(loomex: str, env: dict[str, str], turns: int) -> float | None:
     if not tmux:
         return None
     name = f"bench{os.getpid()}"
-    envs = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("LOOMEX_"))
+    envs = " ".join(f"{k}={v}" for k, v in env.items()
+                    if k.startswith("LOOMEX_") or k.endswith("_API_KEY"))
     subprocess.run([tmux, "-L", name, "new-session", "-d", "-s", name, "-x", "100", "-y", "40",
                     f"env {envs} {loomex} chat"], check=True)
     try:
@@ -93,6 +111,8 @@ def repl_rss(loomex: str, env: dict[str, str], turns: int) -> float | None:
             time.sleep(0.05)
         pid = subprocess.run([tmux, "-L", name, "list-panes", "-t", name, "-F", "#{pane_pid}"],
                              capture_output=True, text=True).stdout.strip()
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            return None  # the REPL did not start (see its screen by running it by hand)
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
@@ -120,10 +140,25 @@ def main() -> None:
     server, url = start_server(tmp)
     cfg = tmp / "config"
     cfg.mkdir()
-    (cfg / "config.toml").write_text(f'default_model = "replay/m"\n[providers.replay]\nbase_url = "{url}"\n')
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(LOOMEX_CONFIG_DIR=str(cfg), LOOMEX_DATA_DIR=str(tmp / "data"),
-               LOOMEX_CACHE_DIR=str(tmp / "cache"), LOOMEX_LOCAL_PROBE="0")
+               LOOMEX_CACHE_DIR=str(tmp / "cache"), LOOMEX_LOCAL_PROBE="0",
+               OPENAI_API_KEY="sk-bench-dummy", LOOMEX_OPENAI_BASE_URL=url)
+    # the one-shot as users run it: a model the registry knows, its cache warm (the snapshot
+    # served on loopback), so the run looks up the window and prices the answer
+    catalog = Path(os.environ.get("LOOMEX_FIXTURES", ROOT.parent / "shared" / "fixtures")) / "models-dev"
+    catalog_server = None
+    if (catalog / "api.json").is_file():
+        port = _free_port()
+        catalog_server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                           "127.0.0.1"], cwd=catalog, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+        env["LOOMEX_MODELS_URL"] = f"http://127.0.0.1:{port}/api.json"
+        (cfg / "config.toml").write_text('default_model = "openai/gpt-4.1-mini"\n')
+        _wait_port(port)
+    else:
+        env["LOOMEX_MODELS_URL"] = "off"
+        (cfg / "config.toml").write_text(f'default_model = "replay/m"\n[providers.replay]\nbase_url = "{url}"\n')
     cmds = {"python -c pass": [py, "-c", "pass"],
             "loomex --version": [loomex, "--version"],
             "loomex --help": [loomex, "--help"],
@@ -157,6 +192,8 @@ def main() -> None:
         repl = repl_rss(loomex, env, 2 if a.quick else 10)
     finally:
         server.terminate()
+        if catalog_server is not None:
+            catalog_server.terminate()
     base = statistics.median(w for w, _ in results["python -c pass"])
     print(f"| command ({runs} runs, interleaved) | median ms | range ms | vs python -c pass | peak RSS MiB |")
     print("|---|---|---|---|---|")
