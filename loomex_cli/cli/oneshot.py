@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 from ..engine.messages import Message
@@ -123,17 +122,16 @@ async def _run(agent: Any, setup: Setup, messages: list[Message], sink: Any, app
     is kept), so nothing the model produced is lost."""
     from ..engine.loop import arun
     from ..wire.client import close_client
-    loop = asyncio.get_running_loop()
+    from .interrupt import on_interrupt
     task = asyncio.current_task()
-    loop.add_signal_handler(signal.SIGINT, task.cancel)  # type: ignore[union-attr]
     try:
-        result = await arun(agent, messages, sink=sink, approver=approver, ask_human=ask_human,
-                            route=setup.route)
+        with on_interrupt(task.cancel):  # type: ignore[union-attr]
+            result = await arun(agent, messages, sink=sink, approver=approver,
+                                ask_human=ask_human, route=setup.route)
         return result, None
     except asyncio.CancelledError as e:
         return getattr(e, "result", None), e
     except Exception as e:  # noqa: BLE001 - reported by the caller with its exit code
         return getattr(e, "result", None), e
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
         await close_client()

@@ -9,7 +9,6 @@ an empty prompt exits with 0. History lives in the data directory.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,18 +145,16 @@ class Repl:
         if self.rec is not None:  # saved before anything is sent
             self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
             sink = [self.out, self.rec]
+        from .interrupt import on_interrupt
         task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, handle.cancel)
         error: BaseException | None = None
         try:
-            result = await task
+            with on_interrupt(handle.cancel):
+                result = await task
         except asyncio.CancelledError as e:
             result, error = handle.last_result, e
         except Exception as e:  # noqa: BLE001 - shown as one line; the REPL goes on
             result, error = getattr(e, "result", None), e
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
         if result is not None:
             self.out.finish(result)
             add_usage(self.usage, result.usage)
