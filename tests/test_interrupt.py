@@ -39,3 +39,24 @@ def test_loop_signal_handler_is_removed_afterwards():
         return loop.remove_signal_handler(signal.SIGINT)  # False: nothing left installed
 
     assert asyncio.run(main()) is False
+
+
+def test_silent_pipe_check_without_select(monkeypatch):
+    """Where select() cannot wait on a pipe (Windows), a peeking thread decides."""
+    import io
+    import sys
+
+    from loomex_cli.cli import stdin as st
+
+    def no_select(*_a):
+        raise OSError("select on a pipe is not supported here")
+    monkeypatch.setattr(st.select, "select", no_select)
+    r, w = os.pipe()
+    try:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(r, closefd=False))))
+        assert st._data_within(0.2) is False  # silent: the writer is open and writes nothing
+        os.write(w, b"late data\n")
+        assert st._data_within(2.0) is True
+    finally:
+        os.close(w)
+        os.close(r)

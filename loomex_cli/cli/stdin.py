@@ -61,13 +61,8 @@ def read_piped(wait: float | None) -> Piped:
     if kind == "memory":
         data = sys.stdin.read()
         return Piped(data or None)
-    if kind in ("pipe", "other") and wait is not None:
-        try:
-            ready = select.select([sys.stdin], [], [], wait)[0]
-        except (OSError, ValueError):  # no select on this kind of handle: don't risk a hang
-            return Piped(None, skipped_silent=True)
-        if not ready:
-            return Piped(None, skipped_silent=True)
+    if kind in ("pipe", "other") and wait is not None and not _data_within(wait):
+        return Piped(None, skipped_silent=True)
     raw = sys.stdin.buffer.read(LIMIT + 1)
     if len(raw) > LIMIT:
         from .exits import USAGE, fail
@@ -79,6 +74,26 @@ def read_piped(wait: float | None) -> Piped:
         text = raw.decode("utf-8", "replace")
         bad = True
     return Piped(text if text.strip() else None, bad_utf8=bad)
+
+
+def _data_within(wait: float) -> bool:
+    """Does the pipe offer data (or EOF) within ``wait`` seconds? select() where it works on
+    pipes; elsewhere (Windows) a daemon thread that peeks, so the caller never hangs."""
+    try:
+        return bool(select.select([sys.stdin], [], [], wait)[0])
+    except (OSError, ValueError):
+        pass
+    import threading
+    started = threading.Event()
+
+    def peek() -> None:
+        try:
+            sys.stdin.buffer.peek(1)  # blocks until data or EOF
+        except (OSError, ValueError, AttributeError):
+            pass
+        started.set()
+    threading.Thread(target=peek, daemon=True).start()
+    return started.wait(wait)
 
 
 def compose(prompt: str, piped: str | None) -> str:
