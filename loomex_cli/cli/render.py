@@ -101,6 +101,7 @@ class PlainOutput:
         self.ended_nl = True
         self.wrote = False
         self._in_reasoning = False
+        self._dim = self.err.isatty()
 
     def __call__(self, event: Any) -> None:
         if type(event) is TextDelta:
@@ -110,19 +111,16 @@ class PlainOutput:
             self.wrote = True
             self.ended_nl = event.text.endswith("\n")
             return
+        if type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
+            self.out.write("\n")  # the answers of two steps do not run together
+            self.out.flush()
+            self.ended_nl = True
         if not self.progress:
-            if type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
-                self.out.write("\n")
-                self.ended_nl = True
             return
         if type(event) is ReasoningDelta and self.show_reasoning:
             self._in_reasoning = True
-            self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self.err.isatty() else event.text)
+            self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self._dim else event.text)
             self.err.flush()
-        elif type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
-            self.out.write("\n")
-            self.out.flush()
-            self.ended_nl = True
         elif type(event) is ToolCallComplete:
             self._end_reasoning()
             self.err.write(f"→ {event.name}({short_args(event.name, event.arguments)})\n")

@@ -177,21 +177,18 @@ class Repl:
     async def compact(self, instructions: str | None) -> None:
         """/compact: the older part of the conversation becomes a summary written by the
         model; the saved history on disk keeps every message."""
-        from ..engine import compaction, telemetry
+        from ..engine import compaction
         msgs = self.messages
         spent: dict[str, Any] = {}
         done = await compaction.fit(self.setup.agent(), self.setup.route, msgs,
                                     compaction.Tracker(), lambda u: add_usage(spent, u),
-                                    force=True, instructions=instructions)
+                                    force=True, instructions=instructions,
+                                    metadata={"source": "/compact"})
         if done is None:
             print("nothing to compact yet")
             return
         self.handle.reset(msgs)
         add_usage(self.usage, spent)
-        telemetry.execute(("loomex", "context", "compact"),
-                          {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
-                           "removed": done.removed, "kept": done.kept},
-                          {"summarized": done.summarized, "source": "/compact"})
         how = "summarised" if done.summarized else "dropped (no summary could be had)"
         print(f"compacted: about {done.tokens_before:,} → {done.tokens_after:,} tokens "
               f"(saved {done.tokens_before - done.tokens_after:,}); {done.removed} older "

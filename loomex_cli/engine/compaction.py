@@ -163,8 +163,10 @@ def budget(agent: Any) -> tuple[int, int, int]:
 
 async def fit(agent: Any, route: Any, msgs: list[Message], tracker: Tracker,
               usage_sink: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
-              instructions: str | None = None) -> Compacted | None:
-    """Compacts ``msgs`` in place when the next prompt would not fit (or when ``force``)."""
+              instructions: str | None = None,
+              metadata: dict[str, Any] | None = None) -> Compacted | None:
+    """Compacts ``msgs`` in place when the next prompt would not fit (or when ``force``),
+    and emits ``("loomex","context","compact")`` with ``metadata`` when it did."""
     window, room, keep = budget(agent)
     if not force and tracker.tokens(msgs) <= room:
         return None
@@ -179,6 +181,11 @@ async def fit(agent: Any, route: Any, msgs: list[Message], tracker: Tracker,
         return None
     msgs[:] = done.messages
     tracker.reset()
+    from . import telemetry
+    telemetry.execute(("loomex", "context", "compact"),
+                      {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
+                       "removed": done.removed, "kept": done.kept},
+                      {**(metadata or {}), "summarized": done.summarized})
     return done
 
 

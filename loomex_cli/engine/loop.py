@@ -369,15 +369,12 @@ async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compact
                spend: Any, emit: Any, step: int, ctx: RunContext, force: bool = False) -> bool:
     """Compacts when the next prompt would overflow; True when it did (the summary call's
     tokens and cost count like any other)."""
-    done = await compaction.fit(agent, route, msgs, tracker, spend, force=force)
+    done = await compaction.fit(agent, route, msgs, tracker, spend, force=force,
+                                metadata={"step": step, "run_id": ctx.run_id})
     if done is None:
         return False
     emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
                    done.summarized, step))
-    _emit_t(("loomex", "context", "compact"),
-            {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
-             "removed": done.removed, "kept": done.kept},
-            {"step": step, "summarized": done.summarized, "run_id": ctx.run_id})
     return True
 
 

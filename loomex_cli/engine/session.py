@@ -182,8 +182,9 @@ class SyncAgentHandle:
     def get_messages(self) -> list[Message]:
         return self._handle.get_messages()
 
-    def cancel(self) -> bool:
-        return self._loop.call_soon_threadsafe(self._handle.cancel) is not None
+    def cancel(self) -> None:
+        """Cancels the call in flight, if any (from any thread)."""
+        self._loop.call_soon_threadsafe(self._handle.cancel)
 
     def stop(self) -> None:
         if not self._loop.is_running():
