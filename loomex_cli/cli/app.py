@@ -73,21 +73,22 @@ def _root(version: bool = typer.Option(False, "--version", "-V", is_eager=True,
 
 @dataclass
 class RunOptions:
-    prompt: str
-    model: str | None
-    tools: str | None
-    system: str | None
-    temperature: float | None
-    max_steps: int | None
-    no_stream: bool
-    json: bool
-    quiet: bool
-    yes: bool
-    no_stdin: bool
-    wait_stdin: bool
-    verbose: bool
-    no_reasoning: bool
-    debug: bool
+    """The flags of run, chat and serve (each command sets what it has)."""
+    prompt: str = ""
+    model: str | None = None
+    tools: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_steps: int | None = None
+    no_stream: bool = False
+    json: bool = False
+    quiet: bool = False
+    yes: bool = False
+    no_stdin: bool = False
+    wait_stdin: bool = False
+    verbose: bool = False
+    no_reasoning: bool = False
+    debug: bool = False
     max_cost: float | None = None
     #: continue the last saved conversation (-c) / a given one (--resume)
     cont: bool = False
@@ -148,9 +149,11 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
         no_save: bool = NO_SAVE) -> None:
-    opts = RunOptions(" ".join(prompt or []), model, tools, system, temperature, max_steps,
-                      no_stream, json, quiet, yes, no_stdin, wait_stdin, verbose, no_reasoning,
-                      debug, max_cost=max_cost, cont=cont, no_save=no_save)
+    opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
+                      temperature=temperature, max_steps=max_steps, no_stream=no_stream,
+                      json=json, quiet=quiet, yes=yes, no_stdin=no_stdin, wait_stdin=wait_stdin,
+                      verbose=verbose, no_reasoning=no_reasoning, debug=debug,
+                      max_cost=max_cost, cont=cont, no_save=no_save)
 
     def body() -> int:
         from .oneshot import run_once
@@ -169,9 +172,10 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE) -> None:
-    opts = RunOptions("", model, tools, system, temperature, max_steps, no_stream, False,
-                      False, yes, True, False, False, no_reasoning, debug, max_cost=max_cost,
-                      cont=cont, resume=resume, no_save=no_save)
+    opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
+                      max_steps=max_steps, no_stream=no_stream, yes=yes, no_stdin=True,
+                      no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
+                      resume=resume, no_save=no_save)
 
     def body() -> int:
         from .repl import run_repl
@@ -189,8 +193,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
           system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
           max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM,
           debug: bool = DEBUG) -> None:
-    opts = RunOptions("", model, tools, system, temperature, max_steps, no_stream, False,
-                      False, False, True, False, False, False, debug)
+    opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
+                      max_steps=max_steps, no_stream=no_stream, no_stdin=True, debug=debug)
 
     def body() -> int:
         from .serve import serve as run_server
