@@ -310,7 +310,8 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
         if problems:
             status = "invalid_arguments"
             raise ToolError(f"invalid arguments for {tool.name}: " + "; ".join(problems[:8]))
-        if tool.risk != "read" and ctx.approver is not None:
+        args = tool.prepare(args, ctx)
+        if ctx.approver is not None and tool.needs_approval(args, ctx):
             decision = await _approve(tool, args, ctx, meta)
             if not decision.allowed:
                 status = "denied"

@@ -35,6 +35,17 @@ class Tool:
     def execute(self, args: dict[str, Any], ctx: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"tool {self.name!r} does not implement execute()")
 
+    def prepare(self, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        """The arguments as the call will run, worked out once before approval: the approver
+        decides on what this returns and ``execute`` gets the same (the file tools resolve
+        their path here, so that what was approved is what is touched). May raise ToolError."""
+        return args
+
+    def needs_approval(self, args: dict[str, Any], ctx: Any) -> bool:
+        """Whether this call goes to the approver: a "write" or "exec" tool always; a "read"
+        tool when it reads a place that needs a person's yes (a file tool on a key store)."""
+        return self.risk != "read"
+
     def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
         """What an approval rule matches against (the command for bash, the path for a write);
         ``ctx`` gives the run's working directory (``ctx.deps["cwd"]``)."""

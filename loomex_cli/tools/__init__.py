@@ -20,7 +20,7 @@ _EXPORTS: dict[str, str] = {
     "HumanTool": "human",
     "Policy": "policy", "ApprovalRequest": "policy", "ApprovalAnswer": "policy",
     "normalize_rules": "policy",
-    "command_danger": "danger", "path_danger": "danger",
+    "command_danger": "danger", "path_danger": "paths",
 }
 
 __all__ = list(_EXPORTS)
@@ -42,11 +42,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash import BashTool
-    from .danger import command_danger, path_danger
+    from .danger import command_danger
     from .edit import EditFileTool
     from .files import ReadFileTool, WriteFileTool
     from .glob_tool import GlobTool
     from .grep import GrepTool
     from .human import HumanTool
+    from .paths import path_danger
     from .policy import ApprovalAnswer, ApprovalRequest, Policy, normalize_rules
     from .registry import BUILTINS, SUMMARIES, resolve_tools

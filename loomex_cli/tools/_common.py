@@ -3,8 +3,8 @@ binary detection, numbered lines and near-name suggestions."""
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 import weakref
 from typing import Any, Iterable
 
@@ -24,9 +24,10 @@ def work_dir(ctx: Any) -> str:
 
 
 def resolve(path: str, cwd: str) -> str:
-    """``path`` made absolute against ``cwd`` (``~`` expanded, ``..`` folded; symlinks kept)."""
-    p = os.path.expanduser(str(path).strip())
-    return os.path.normpath(p if os.path.isabs(p) else os.path.join(cwd, p))
+    """``path`` as the kernel will find it (see :func:`.paths.resolve_path`): absolute,
+    ``~`` expanded, symlinks followed, ``..`` taken after them."""
+    from .paths import resolve_path
+    return resolve_path(path, cwd)
 
 
 def is_within(path: str, root: str) -> bool:
@@ -35,15 +36,12 @@ def is_within(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root == os.sep else root + os.sep)
 
 
-def real_within(path: str, root: str) -> bool:
-    """Like :func:`is_within` after following symlinks (of the path's existing part)."""
-    return is_within(os.path.realpath(path), os.path.realpath(root))
-
-
 def display_path(path: str, cwd: str) -> str:
-    """A path for messages: relative to ``cwd`` when inside it, else absolute."""
-    if is_within(path, cwd) and path != cwd:
-        return os.path.relpath(path, cwd)
+    """A path for messages: relative to ``cwd`` (or to its real path) when inside it, else
+    absolute."""
+    for root in (cwd, os.path.realpath(cwd)):
+        if is_within(path, root) and path != root:
+            return os.path.relpath(path, root)
     return path
 
 
@@ -113,23 +111,20 @@ def not_found_message(path: str, cwd: str) -> str:
     return f"file not found: {shown}"
 
 
-def check_regular_file(path: str, cwd: str) -> os.stat_result:
-    """The file's stat, or a ToolError saying why it cannot be read as a file."""
+def open_error(e: OSError, path: str, cwd: str) -> "Exception":
+    """The ToolError for a failed open or read of ``path``."""
     from ..engine.tools import ToolError
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ToolError(not_found_message(path, cwd)) from None
-    except PermissionError:
-        raise ToolError(f"permission denied: {display_path(path, cwd)}") from None
-    except OSError as e:
-        raise ToolError(f"cannot read {display_path(path, cwd)}: {e.strerror or e}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ToolError(f"{display_path(path, cwd)} is a directory, not a file; list it with "
-                        "the glob tool (or bash ls)")
-    if not stat.S_ISREG(st.st_mode):
-        raise ToolError(f"{display_path(path, cwd)} is not a regular file")
-    return st
+    shown = display_path(path, cwd)
+    if isinstance(e, FileNotFoundError):
+        return ToolError(not_found_message(path, cwd))
+    if isinstance(e, IsADirectoryError):
+        return ToolError(f"{shown} is a directory, not a file; list it with the glob tool "
+                         "(or bash ls)")
+    if isinstance(e, PermissionError):
+        return ToolError(f"permission denied: {shown}")
+    if e.errno == errno.EINVAL:
+        return ToolError(f"{shown} is not a regular file")
+    return ToolError(f"cannot read {shown}: {e.strerror or e}")
 
 
 def interaction_lock() -> Any:
@@ -162,20 +157,51 @@ async def call_person(fn: Any, *args: Any) -> Any:
 
 
 class PathTool:
-    """What the file tools share: a ``path`` argument, resolved against the working
-    directory, that is also what approval rules match."""
+    """What the path-taking tools share: a ``path`` argument, resolved once against the
+    working directory before approval (:meth:`prepare`), so that the policy decides on the
+    real place and ``execute`` works on that same place. Reading a protected place (see
+    :mod:`.paths`) goes through the approver even for a read-only tool."""
 
     subject_kind = "path"
+    #: the path when none is given (None: a path is required)
+    default_path: str | None = None
 
-    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
-        return resolve(str(args.get("path", "")), work_dir(ctx))
-
-    @staticmethod
-    def target(args: dict[str, Any], ctx: Any) -> tuple[str, str]:
-        """(working directory, the absolute path); ToolError when no path was given."""
+    def target_path(self, args: dict[str, Any], cwd: str) -> str:
+        """The resolved path this call touches (what the policy decides on)."""
         from ..engine.tools import ToolError
-        cwd = work_dir(ctx)
         raw = str(args.get("path") or "")
         if not raw.strip():
-            raise ToolError("path is empty")
-        return cwd, resolve(raw, cwd)
+            if self.default_path is None:
+                raise ToolError("path is empty")
+            raw = self.default_path
+        return resolve(raw, cwd)
+
+    def approval_subject(self, args: dict[str, Any], ctx: Any = None) -> str:
+        return self.target_path(args, work_dir(ctx))
+
+    def prepare(self, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        """The arguments with ``path`` resolved: approved and executed as they are."""
+        return {**args, "path": self.target_path(args, work_dir(ctx))}
+
+    def needs_approval(self, args: dict[str, Any], ctx: Any) -> bool:
+        if getattr(self, "risk", "exec") != "read":
+            return True
+        return self.read_protection(args, ctx) is not None
+
+    def read_protection(self, args: dict[str, Any], ctx: Any) -> str | None:
+        """Why reading what this call reads asks a person first, or None."""
+        from .paths import protected_place
+        return protected_place(self.target_path(args, work_dir(ctx)), write=False)
+
+    def target(self, args: dict[str, Any], ctx: Any) -> tuple[str, str]:
+        """(working directory, the resolved path); ToolError when no path was given, or
+        when the path is a protected place and no approver was there to ask a person."""
+        cwd = work_dir(ctx)
+        path = self.target_path(args, cwd)
+        if getattr(self, "risk", "exec") == "read" and getattr(ctx, "approver", None) is None:
+            why = self.read_protection(args, ctx)
+            if why:
+                from ..engine.tools import ToolError
+                raise ToolError(f"denied: {why}; that needs a person's yes and no approver "
+                                "was set")
+        return cwd, path

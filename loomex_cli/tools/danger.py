@@ -15,6 +15,7 @@ import re
 from typing import Iterator
 
 from ._common import is_within
+from .paths import path_danger  # noqa: F401 - where writing a path is dangerous
 
 _PUNCT = "();<>|&\n"
 _REDIRECT = re.compile(r"^(?:&>>?|>>?&?|>\||<<?<?|<>|<&)$")
@@ -78,17 +79,6 @@ def command_danger(command: str, cwd: str | None = None, _depth: int = 0) -> str
         why = _pipeline_danger(pipeline, cwd, _depth)
         if why:
             return why
-    return None
-
-
-def path_danger(path: str, cwd: str) -> str | None:
-    """Why writing ``path`` (absolute) is dangerous, or None."""
-    real, root = os.path.realpath(path), os.path.realpath(cwd)
-    if not is_within(real, root):
-        return "writes outside the working directory"
-    rel = os.path.relpath(real, root)
-    if ".git" in rel.split(os.sep):
-        return "writes inside .git"
     return None
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.tools import Tool, ToolError
-from ._common import (SNIFF_BYTES, PathTool, atomic_write, check_regular_file, display_path,
-                      encode_text, is_binary, numbered)
+from . import nofollow
+from ._common import (SNIFF_BYTES, PathTool, display_path, encode_text, is_binary, numbered,
+                      open_error)
 
 #: lines of the unified diff shown in the result
 MAX_DIFF_LINES = 80
@@ -47,12 +48,10 @@ class EditFileTool(PathTool, Tool):
                             "or overwrite a whole file, use write_file)")
         if old == new:
             raise ToolError("old_string and new_string are the same; nothing would change")
-        check_regular_file(path, cwd)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
+        try:  # the resolved path, nothing on the way followed: what was approved
+            data, _ = nofollow.read_all(path)
         except OSError as e:
-            raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
+            raise open_error(e, path, cwd) from None
         if is_binary(data[:SNIFF_BYTES]):
             raise ToolError(f"{shown} is a binary file; edit_file only edits text")
         text = data.decode("utf-8", "surrogateescape")
@@ -74,7 +73,7 @@ class EditFileTool(PathTool, Tool):
                             "replace_all to replace every occurrence")
         updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
         try:
-            atomic_write(path, encode_text(updated))
+            nofollow.replace_file(path, encode_text(updated))
         except OSError as e:
             raise ToolError(f"cannot write {shown}: {e.strerror or e}") from None
         first = text[:text.find(old)].count("\n") + 1

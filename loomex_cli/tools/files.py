@@ -6,8 +6,9 @@ import os
 from typing import Any
 
 from ..engine.tools import Tool, ToolError
-from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, PathTool, atomic_write, check_regular_file,
-                      count_lines, display_path, encode_text, is_binary, numbered)
+from . import nofollow
+from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, PathTool, count_lines, display_path,
+                      encode_text, is_binary, numbered, open_error)
 
 DEFAULT_LIMIT = 2000
 
@@ -42,13 +43,12 @@ class ReadFileTool(PathTool, Tool):
             offset = 1
         if limit < 1:
             raise ToolError(f"limit must be at least 1, got {limit}")
-        st = check_regular_file(path, cwd)
         shown = display_path(path, cwd)
-        try:
-            f = open(path, "rb")
+        try:  # the resolved path, nothing on the way followed: what was approved
+            fd, st = nofollow.open_regular(path)
         except OSError as e:
-            raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
-        with f:
+            raise open_error(e, path, cwd) from None
+        with os.fdopen(fd, "rb") as f:
             if is_binary(f.read(SNIFF_BYTES)):
                 raise ToolError(f"{shown} is a binary file ({st.st_size:,} bytes); it cannot be "
                                 "shown as text")
@@ -103,12 +103,14 @@ class WriteFileTool(PathTool, Tool):
         if os.path.isdir(path):
             raise ToolError(f"{shown} is a directory; give a file path")
         try:
-            old_size = os.path.getsize(path)
+            old_size = os.lstat(path).st_size
         except OSError:
             old_size = None
         data = encode_text(content)
-        try:
-            created = atomic_write(path, data)
+        try:  # into the resolved path's directory, by rename: no symlink is followed
+            created = nofollow.replace_file(path, data)
+        except IsADirectoryError:
+            raise ToolError(f"{shown} is a directory; give a file path") from None
         except OSError as e:
             raise ToolError(f"cannot write {shown}: {e.strerror or e}") from None
         lines = count_lines(content)

@@ -6,14 +6,15 @@ import os
 from typing import Any
 
 from ..engine.tools import Tool, ToolError
-from ._common import display_path, not_found_message, resolve, work_dir
+from ._common import PathTool, display_path, not_found_message, resolve, work_dir
 from .ignore import compile_path_glob, walk
+from .paths import places_under, skipped_note
 
 DEFAULT_MAX_RESULTS = 200
 _MAGIC = set("*?[")
 
 
-class GlobTool(Tool):
+class GlobTool(PathTool, Tool):
     name = "glob"
     summary = "find files by name pattern (`**/*.py`), newest first"
     description = (
@@ -33,47 +34,69 @@ class GlobTool(Tool):
     }
     risk = "read"
     max_results = DEFAULT_MAX_RESULTS
+    default_path = "."
+
+    def target_path(self, args: dict[str, Any], cwd: str) -> str:
+        """The resolved directory the walk starts from (the pattern's literal leading
+        directories taken): what the policy decides on."""
+        return _where(args, cwd)[3]
+
+    def prepare(self, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        return {**args, "path": resolve(str(args.get("path") or "."), work_dir(ctx))}
 
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
         pattern = str(args.get("pattern") or "").strip()
         if not pattern:
             raise ToolError("pattern is empty")
-        cwd = work_dir(ctx)
-        root = resolve(str(args.get("path") or "."), cwd)
-        absolute = os.path.isabs(os.path.expanduser(pattern))
+        cwd, start = self.target(args, ctx)
+        root, rest, absolute, _ = _where(args, cwd)
         if absolute:
-            root, pattern = os.sep, os.path.expanduser(pattern).lstrip("/")
+            pattern = os.path.expanduser(pattern).lstrip("/")
         if not os.path.isdir(root):
             if os.path.exists(root):
                 raise ToolError(f"{display_path(root, cwd)} is not a directory")
             raise ToolError(not_found_message(root, cwd).replace("file not found",
                                                                  "directory not found"))
-        # walk only from the pattern's literal leading directories
-        parts = [p for p in pattern.split("/") if p not in ("", ".")]
-        lit: list[str] = []
-        while len(parts) > 1 and not (_MAGIC & set(parts[0])):
-            lit.append(parts.pop(0))
-        start = os.path.normpath(os.path.join(root, *lit))
-        rest = "/".join(parts)
         found: list[tuple[float, str]] = []
+        skipped = places_under(start) if os.path.isdir(start) else []
         if os.path.isdir(start):
             rx = compile_path_glob(rest)
-            for abs_path, rel in walk(start, links=True):
+            for abs_path, rel in walk(start, links=True, skip=[p for p, _ in skipped]):
                 if rx.match(rel):
                     found.append((_mtime(abs_path), abs_path))
         found.sort(key=lambda t: (-t[0], t[1]))
-        header = [] if root == cwd or absolute else [f"(paths relative to {display_path(root, cwd)})"]
+        header = [] if _same(root, cwd) or absolute else \
+            [f"(paths relative to {display_path(root, cwd)})"]
+        note = [skipped_note(skipped, start)] if skipped else []
         if not found:
             if absolute:
-                return f"No files match {'/' + pattern!r}."
-            where = "the working directory" if root == cwd else display_path(root, cwd)
-            return "\n".join(header + [f"No files match {pattern!r} in {where}."])
+                return "\n".join([f"No files match {'/' + pattern!r}."] + note)
+            where = "the working directory" if _same(root, cwd) else display_path(root, cwd)
+            return "\n".join(header + [f"No files match {pattern!r} in {where}."] + note)
         limit = max(1, self.max_results)
         shown = [p if absolute else os.path.relpath(p, root) for _, p in found[:limit]]
         if len(found) > limit:
             shown.append(f"(showing the {limit} newest of {len(found):,} matching files; "
                          "narrow the pattern or the path)")
-        return "\n".join(header + shown)
+        return "\n".join(header + shown + note)
+
+
+def _where(args: dict[str, Any], cwd: str) -> tuple[str, str, bool, str]:
+    """(the resolved root, the pattern after its literal leading directories, whether the
+    pattern is absolute, the resolved directory the walk starts from)."""
+    pattern = os.path.expanduser(str(args.get("pattern") or "").strip())
+    absolute = os.path.isabs(pattern)
+    root = os.sep if absolute else resolve(str(args.get("path") or "."), cwd)
+    parts = [p for p in pattern.lstrip("/").split("/") if p not in ("", ".")]
+    lit: list[str] = []
+    while len(parts) > 1 and not (_MAGIC & set(parts[0])):
+        lit.append(parts.pop(0))
+    start = resolve(os.path.join(root, *lit), cwd) if lit else root
+    return root, "/".join(parts), absolute, start
+
+
+def _same(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 def _mtime(path: str) -> float:

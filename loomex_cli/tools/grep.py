@@ -8,13 +8,16 @@ same text: ``path:line: text`` for a matching line, ``path-line- text`` for a co
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from typing import Any, Iterable, Iterator
 
 from ..engine.tools import Tool, ToolError
-from ._common import display_path, is_binary, not_found_message, resolve, work_dir
+from ._common import PathTool, display_path, is_binary, not_found_message
 from .ignore import Rules, walk
+from .paths import places_under, skipped_note
 
 #: None: use rg when it is on PATH; False: always the Python search; True: require rg
 USE_RG: bool | None = None
@@ -26,7 +29,7 @@ MAX_RESULT_CHARS = 500
 Record = tuple[str, int, str, bool]  # (path, line number, text, is a match)
 
 
-class GrepTool(Tool):
+class GrepTool(PathTool, Tool):
     name = "grep"
     summary = "search file contents with a regular expression (ripgrep when installed)"
     description = (
@@ -35,7 +38,8 @@ class GrepTool(Tool):
         "files and what .gitignore excludes. path: a directory or a file (default: the "
         "working directory); glob: only files whose name or path matches it (e.g. `*.py`, "
         "`src/**/*.ts`); context: lines to show around each match; max_results: the most "
-        "matching lines to list (default 200).")
+        "matching lines to list (default 200). Credential stores and loomex's config "
+        "directory inside the searched directory are not searched.")
     parameters = {
         "type": "object",
         "properties": {
@@ -52,13 +56,13 @@ class GrepTool(Tool):
         "required": ["pattern"],
     }
     risk = "read"
+    default_path = "."
 
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
         pattern = args.get("pattern")
         if not isinstance(pattern, str) or pattern == "":
             raise ToolError("pattern is empty")
-        cwd = work_dir(ctx)
-        root = resolve(str(args.get("path") or "."), cwd)
+        cwd, root = self.target(args, ctx)
         glob = str(args.get("glob") or "").strip() or None
         icase = bool(args.get("ignore_case", False))
         context = max(0, min(MAX_CONTEXT, int(args.get("context") or 0)))
@@ -69,14 +73,21 @@ class GrepTool(Tool):
             records = python_search_file(root, display_path(root, cwd),
                                          _compile(pattern, icase), context, explicit=True)
             return render(records, limit, context, pattern, None)
+        if os.path.realpath(root) != root:  # swapped for a symlink since it was approved
+            raise ToolError(f"{display_path(root, cwd)} changed after it was approved (a "
+                            "symlink is now in its way); not followed")
+        skipped = places_under(root)  # credential stores below root are not read
+        skip = [p for p, _ in skipped]
         rg = rg_path()
         records: Iterable[Record] | None = None
         if rg:
-            records = rg_search(rg, root, pattern, glob, icase, context)
+            records = rg_search(rg, root, pattern, glob, icase, context, skip=skip)
         if records is None:  # no rg, or rg refused the pattern (Python's syntax may take it)
-            records = python_search(root, _compile(pattern, icase), glob, context)
-        header = None if root == cwd else f"(paths relative to {display_path(root, cwd)})"
-        return render(records, limit, context, pattern, header)
+            records = python_search(root, _compile(pattern, icase), glob, context, skip=skip)
+        header = None if root in (cwd, os.path.realpath(cwd)) else \
+            f"(paths relative to {display_path(root, cwd)})"
+        out = render(records, limit, context, pattern, header)
+        return out + "\n" + skipped_note(skipped, root) if skipped else out
 
 
 def rg_path() -> str | None:
@@ -149,14 +160,17 @@ def render(records: Iterable[Record], limit: int, context: int, pattern: str,
 # -- ripgrep ---------------------------------------------------------------------------
 
 def rg_search(rg: str, root: str, pattern: str, glob: str | None, icase: bool,
-              context: int) -> Iterator[Record] | None:
-    """ripgrep's results as records, or None when rg rejects the pattern."""
+              context: int, skip: Iterable[str] = ()) -> Iterator[Record] | None:
+    """ripgrep's results as records, or None when rg rejects the pattern. ``skip``: absolute
+    paths below ``root`` that rg must not enter (given last, so they win over ``glob``)."""
     import json
     import subprocess
     cmd = [rg, "--json", "--sort", "path", "--no-config", "--hidden", "--no-require-git",
            "--no-ignore-dot", "--no-ignore-global", "--no-ignore-exclude", "-g", "!.git"]
     if glob:
         cmd += ["-g", glob]
+    for path in skip:
+        cmd += ["-g", "!/" + _glob_escape(os.path.relpath(path, root).replace(os.sep, "/"))]
     if icase:
         cmd.append("-i")
     if context:
@@ -203,6 +217,10 @@ def rg_search(rg: str, root: str, pattern: str, glob: str | None, icase: bool,
     return records()
 
 
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]{}\\!" else c for c in text)
+
+
 def _rg_text(d: dict[str, Any]) -> str:
     if "text" in d:
         return d["text"]
@@ -213,16 +231,20 @@ def _rg_text(d: dict[str, Any]) -> str:
 # -- the pure-Python search --------------------------------------------------------------
 
 def python_search(root: str, rx: re.Pattern[str], glob: str | None,
-                  context: int) -> Iterator[Record]:
+                  context: int, skip: Iterable[str] = ()) -> Iterator[Record]:
     override = Rules([glob]) if glob else None
-    for abs_path, rel in walk(root, override=override):
+    for abs_path, rel in walk(root, override=override, skip=skip):
         yield from python_search_file(abs_path, rel, rx, context)
 
 
 def python_search_file(path: str, shown: str, rx: re.Pattern[str], context: int,
                        explicit: bool = False) -> Iterator[Record]:
-    try:
-        with open(path, "rb") as f:
+    try:  # a file swapped for a symlink during the walk is not followed
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
             data = f.read()
     except OSError as e:
         if explicit:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 # -- globs ---------------------------------------------------------------------------
@@ -203,19 +203,21 @@ class IgnoreStack:
 # -- the walk -------------------------------------------------------------------------
 
 def walk(root: str, *, gitignore: bool = True, override: Rules | None = None,
-         links: bool = False) -> Iterator[tuple[str, str]]:
+         links: bool = False, skip: Iterable[str] = ()) -> Iterator[tuple[str, str]]:
     """Yields ``(absolute path, path relative to root)`` of the files under ``root``, depth
     first in name order, skipping ``.git`` and what ``.gitignore`` excludes. ``override``
     globs decide before the ignore files do, as ripgrep's ``--glob`` does: a file matching a
     plain glob is kept, one matching a ``!glob`` is dropped, and when there are plain globs a
     file matching none is dropped (directories are still entered). ``links``: also yield
-    symlinks to files (symlinked directories are never followed)."""
+    symlinks to files (symlinked directories are never followed). ``skip``: absolute paths
+    (below ``root``, as the walk spells them) of directories and files left out, such as the
+    credential stores :func:`.paths.places_under` names."""
     stack = IgnoreStack.for_root(root) if gitignore else None
-    yield from _walk(root, "", stack, override, links)
+    yield from _walk(root, "", stack, override, links, frozenset(skip))
 
 
 def _walk(abs_dir: str, rel_dir: str, stack: IgnoreStack | None, override: Rules | None,
-          links: bool) -> Iterator[tuple[str, str]]:
+          links: bool, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
     try:
         with os.scandir(abs_dir) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -227,7 +229,7 @@ def _walk(abs_dir: str, rel_dir: str, stack: IgnoreStack | None, override: Rules
             stack = stack.push(rel_dir, rules)
     for e in entries:
         name = e.name
-        if name == ".git":
+        if name == ".git" or (skip and e.path in skip):
             continue
         rel = f"{rel_dir}/{name}" if rel_dir else name
         try:
@@ -249,7 +251,7 @@ def _walk(abs_dir: str, rel_dir: str, stack: IgnoreStack | None, override: Rules
         elif stack is not None and stack.ignored(rel, is_dir):
             continue
         if is_dir:
-            yield from _walk(e.path, rel, stack, override, links)
+            yield from _walk(e.path, rel, stack, override, links, skip)
         elif link:
             if os.path.isfile(e.path):
                 yield e.path, rel

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 from ..engine.agent import Approval
-from ._common import call_person, interaction_lock, is_within, resolve, work_dir
-from .danger import command_danger, path_danger, simple_commands
+from ._common import call_person, interaction_lock, work_dir
+from .danger import command_danger, simple_commands
+from .paths import inside, path_danger, protected_place, real_root, resolve_path
 from .ignore import compile_path_glob
 
 Choice = Literal["once", "session", "no"]
@@ -138,13 +139,20 @@ class Policy:
                 ) -> "tuple[Approval | ApprovalRequest, _Subject | None]":
         name = getattr(tool, "name", str(tool))
         risk = getattr(tool, "risk", "exec")
-        if risk == "read":
+        if risk == "read" and getattr(tool, "subject_kind", None) != "path":
             return Approval(True, "read-only tool", "read-only"), None
         base = work_dir(ctx) if _ctx_cwd(ctx) else (self.cwd or os.getcwd())
         root = self.cwd or base
-        subj = self._subject(tool, args, base, root)
+        try:
+            subj = self._subject(tool, args, base, root)
+        except Exception as e:  # noqa: BLE001 - a subject that cannot be worked out refuses
+            return Approval(False, f"cannot tell what this call touches ({e})", "policy"), None
         if subj.kind == "command":
             danger = command_danger(subj.value, root)
+        elif subj.kind == "path" and risk == "read":
+            danger = protected_place(subj.value, write=False)
+            if danger is None:  # reading anywhere else runs freely
+                return Approval(True, "read-only tool", "read-only"), subj
         elif subj.kind == "path":
             danger = path_danger(subj.value, root)
         else:
@@ -157,6 +165,13 @@ class Policy:
         allowed = _allow_match(rules.get("allow", ()), subj)
         request = ApprovalRequest(name, subj.value, dict(args), danger, risk, subj.kind,
                                   subj.rel if subj.rel is not None else subj.value)
+        if danger and getattr(danger, "always_ask", False):
+            # a protected place: neither --yes nor an allow rule covers it
+            if self.ask is not None:
+                return request, subj
+            return Approval(False, f"{danger}: this always needs a person's yes and none can "
+                                   "be asked here (not on a terminal, or loomex serve); "
+                                   "--yes and allow rules do not cover it", "policy"), subj
         if danger:
             if self.yes and allowed is not None:
                 return Approval(True, f"{danger}, allowed by --yes with the rule "
@@ -214,9 +229,12 @@ class Policy:
             parts, subst = parsed if parsed else (None, True)
             return _Subject("command", cmd, parts=parts, subst=subst)
         if kind == "path":
-            path = resolve(str(args.get("path", "")), base)
-            rel = os.path.relpath(path, root) if is_within(path, root) and path != root \
-                else None
+            # the real place (symlinks followed, ``..`` taken): rules and dangers judge that
+            where = getattr(tool, "target_path", None)
+            path = where(args, base) if where is not None else \
+                resolve_path(str(args.get("path", "")), base)
+            top = real_root(root)
+            rel = os.path.relpath(path, top) if inside(path, top) and path != top else None
             return _Subject("path", path, rel=rel)
         try:
             value = tool.approval_subject(args)
@@ -289,12 +307,24 @@ def _path_or_args_match(pattern: str, subj: _Subject) -> bool:
     from fnmatch import fnmatchcase
     if subj.kind == "path":
         p = os.path.expanduser(pattern.strip())
-        if os.path.isabs(p):
-            return bool(compile_path_glob(p.lstrip("/")).match(subj.value.lstrip("/")))
-        if subj.rel is None:
+        if os.path.isabs(p):  # matched on the real path, the pattern's own symlinks followed
+            return bool(compile_path_glob(_real_pattern(p).lstrip("/"))
+                        .match(subj.value.lstrip("/")))
+        if subj.rel is None:  # a relative rule covers only what truly lies inside
             return False
         return bool(compile_path_glob(p).match(subj.rel.replace(os.sep, "/")))
     return fnmatchcase(subj.value, pattern)
+
+
+def _real_pattern(pattern: str) -> str:
+    """An absolute glob with its literal leading directories resolved (``/home/me/x/**``
+    still matches when /home is a symlink)."""
+    parts = pattern.split("/")
+    lit = 0
+    while lit < len(parts) - 1 and not set("*?[{") & set(parts[lit]):
+        lit += 1
+    head = "/".join(parts[:lit]) or "/"
+    return os.path.join(os.path.realpath(head), *parts[lit:])
 
 
 _CHOICES = {"once": "once", "yes": "once", "y": "once", "allow": "once",

@@ -1,0 +1,182 @@
+"""Where a path really is, and the places no tool touches without a person's yes.
+
+    real = resolve_path("./link/../x", cwd)  # absolute, ``~`` expanded, symlinks followed
+    protected_place(real, write=True)        # "writes a shell start-up file (~/.bashrc)" or None
+    path_danger("../../x", cwd)              # why writing there is dangerous, or None
+
+A path is resolved the way the kernel will walk it: symlinks of its existing part followed
+(a link inside the working directory that points out is outside), ``..`` taken after the
+link it follows, and a file that does not exist yet placed under its deepest existing
+ancestor's real path. Decisions are made on that path, and the tools operate on it (see
+:mod:`.nofollow`), so a name the policy approved cannot be pointed elsewhere afterwards.
+
+The protected places, in :data:`PLACES` (the one list): credential stores and loomex's own
+config directory ask before any read or write; shell and login start-up files, git's own
+configuration and anything under a ``.git`` directory ask before a write. They ask even
+under ``--yes`` or an allow rule, and are refused where nobody can be asked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: credentials, relative to the home directory: reading or writing them asks
+SECRET_HOME = (
+    ".ssh", ".aws", ".config/gcloud", ".netrc", "_netrc", ".gnupg", ".docker/config.json",
+    ".kube", ".git-credentials", ".config/git/credentials", ".pgpass", ".config/gh",
+    ".config/hub", ".npmrc", ".pypirc", ".azure", ".password-store", ".local/share/keyrings",
+    ".vault-token", ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
+    ".terraform.d/credentials.tfrc.json", ".config/op", ".mozilla", ".config/google-chrome",
+    ".config/chromium",
+)
+#: run at the next shell, login or session, relative to the home directory: writing asks
+STARTUP_HOME = (
+    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
+    ".zprofile", ".zshenv", ".zlogin", ".zlogout", ".config/fish", ".inputrc", ".kshrc",
+    ".mkshrc", ".cshrc", ".tcshrc", ".login", ".logout", ".xprofile", ".xinitrc",
+    ".xsessionrc", ".pam_environment", ".config/environment.d", ".config/autostart",
+    ".config/systemd/user",
+)
+#: git's own configuration runs code too (core.fsmonitor, core.pager, hooksPath, aliases)
+GITCONFIG_HOME = (".gitconfig", ".config/git")
+#: system-wide start-up files (writing them needs root, but a root shell may run loomex)
+STARTUP_SYSTEM = (
+    "/etc/profile", "/etc/profile.d", "/etc/bash.bashrc", "/etc/bashrc", "/etc/bash_completion.d",
+    "/etc/zsh", "/etc/zshrc", "/etc/zprofile", "/etc/zshenv", "/etc/zlogin", "/etc/zlogout",
+    "/etc/environment", "/etc/fish", "/etc/csh.cshrc", "/etc/csh.login", "/etc/gitconfig",
+    "/etc/inputrc",
+)
+#: what writing to is harmless wherever the working directory is (checked before resolving:
+#: /dev/stdout resolves to whatever stdout is). Not /dev/tty: that is the person's terminal.
+SAFE_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/fd/")
+
+
+class PlaceDanger(str):
+    """A danger reason that always asks a person: ``--yes`` and allow rules do not cover it,
+    a "yes for this session" is not offered, and without a person it is refused."""
+    always_ask = True
+
+
+# -- resolution ---------------------------------------------------------------------------
+
+def resolve_path(path: str, cwd: str) -> str:
+    """``path`` as the kernel will find it: absolute against ``cwd``, ``~`` expanded,
+    symlinks followed and ``..`` taken where the kernel takes it; the part that does not
+    exist yet is appended to its deepest existing ancestor's real path."""
+    p = os.path.expanduser(str(path).strip())
+    if not os.path.isabs(p):
+        p = os.path.join(os.path.realpath(os.path.expanduser(cwd)), p)
+    return os.path.realpath(p)
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it (both absolute and resolved)."""
+    path, root = _fold(path), _fold(root).rstrip(os.sep) or os.sep
+    return path == root or path.startswith(root if root == os.sep else root + os.sep)
+
+
+def real_root(cwd: str) -> str:
+    return os.path.realpath(os.path.abspath(os.path.expanduser(cwd)))
+
+
+def _fold(path: str) -> str:
+    # compared without case: on macOS and Windows ~/.SSH and .GIT are the same places, and
+    # asking once too often elsewhere costs little
+    return path.casefold() if sys.platform in ("darwin", "win32", "cygwin") else path
+
+
+# -- the protected places -------------------------------------------------------------------
+
+def places() -> list[tuple[str, str, bool]]:
+    """Every protected place as ``(real path, what it is, reading asks too)``."""
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    zdot = os.environ.get("ZDOTDIR")
+    out: list[tuple[str, str, bool]] = []
+
+    def add(path: str, what: str, read: bool) -> None:
+        out.append((os.path.realpath(path), what, read))
+
+    def home_rel(rel: str) -> list[str]:
+        paths = [os.path.join(home, rel)]
+        if xdg and rel.startswith(".config/"):
+            paths.append(os.path.join(xdg, rel[len(".config/"):]))
+        if zdot and rel.startswith(".z"):
+            paths.append(os.path.join(zdot, rel))
+        return paths
+
+    for rel in SECRET_HOME:
+        for p in home_rel(rel):
+            add(p, f"a credential store (~/{rel})", True)
+    for rel in STARTUP_HOME:
+        for p in home_rel(rel):
+            add(p, f"a shell start-up file (~/{rel})", False)
+    for rel in GITCONFIG_HOME:
+        for p in home_rel(rel):
+            add(p, f"git's configuration (~/{rel})", False)
+    for p in STARTUP_SYSTEM:
+        add(p, f"a shell start-up file ({p})", False)
+    add(str(loomex_config_dir()), "loomex's config directory (API keys and settings)", True)
+    return out
+
+
+def loomex_config_dir() -> str:
+    from ..wire.config import config_dir
+    return str(config_dir())
+
+
+def protected_place(path: str, *, write: bool) -> PlaceDanger | None:
+    """Why reading (``write=False``) or writing the resolved ``path`` always asks, or None."""
+    verb = "writes" if write else "reads"
+    for place, what, read in places():
+        if (write or read) and inside(path, place):
+            return PlaceDanger(f"{verb} {what}")
+    parts = _fold(path).split(os.sep)
+    if write and ".git" in parts:
+        return PlaceDanger("writes inside .git")
+    if not write and len(parts) >= 4 and parts[1] == "proc" and parts[-1] == "environ":
+        return PlaceDanger("reads a process's environment (it holds API keys)")
+    return None
+
+
+def places_under(root: str) -> list[tuple[str, str]]:
+    """The read-protected places that exist strictly below the resolved ``root``, as
+    ``(real path, what it is)``: a walk of ``root`` skips them."""
+    seen: dict[str, str] = {}
+    for place, what, read in places():
+        if read and place != root and inside(place, root) and os.path.lexists(place):
+            seen.setdefault(place, what)
+    return sorted(seen.items())
+
+
+def skipped_note(skipped: list[tuple[str, str]], root: str) -> str:
+    """One line naming the protected places a walk left out."""
+    names = ", ".join(os.path.relpath(p, root) for p, _ in skipped)
+    return (f"(not searched: {names}, which hold credentials or loomex's keys; name one as "
+            "the path to be asked for it)")
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def path_danger(path: str, root: str, *, temp_ok: bool = False) -> str | None:
+    """Why writing ``path`` is dangerous, or None. ``path`` may be relative (to ``root``, the
+    working directory) and may go through symlinks; it is resolved first. A protected place
+    gives a :class:`PlaceDanger` (always asks); a path outside ``root`` gives "writes outside
+    the working directory" (unless ``temp_ok`` and it is in a temporary directory)."""
+    raw = os.path.expanduser(str(path).strip())
+    if os.path.isabs(raw) and (os.path.normpath(raw) in SAFE_TARGETS
+                               or os.path.normpath(raw).startswith(SAFE_TARGETS[-1])):
+        return None
+    real = resolve_path(raw, root)
+    why = protected_place(real, write=True)
+    if why:
+        return why
+    if temp_ok:
+        import tempfile
+        for tmp in {"/tmp", "/var/tmp", tempfile.gettempdir()}:
+            if inside(real, os.path.realpath(tmp)):
+                return None
+    if not inside(real, real_root(root)):
+        return "writes outside the working directory"
+    return None
