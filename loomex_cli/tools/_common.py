@@ -169,6 +169,9 @@ class PathTool:
     def target_path(self, args: dict[str, Any], cwd: str) -> str:
         """The resolved path this call touches (what the policy decides on)."""
         from ..engine.tools import ToolError
+        from .paths import Resolved
+        if isinstance(args.get("path"), Resolved):  # prepared: the path that was approved
+            return args["path"]
         raw = str(args.get("path") or "")
         if not raw.strip():
             if self.default_path is None:
@@ -181,7 +184,8 @@ class PathTool:
 
     def prepare(self, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
         """The arguments with ``path`` resolved: approved and executed as they are."""
-        return {**args, "path": self.target_path(args, work_dir(ctx))}
+        from .paths import Resolved
+        return {**args, "path": Resolved(self.target_path(args, work_dir(ctx)))}
 
     def needs_approval(self, args: dict[str, Any], ctx: Any) -> bool:
         if getattr(self, "risk", "exec") != "read":

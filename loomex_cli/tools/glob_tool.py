@@ -8,7 +8,7 @@ from typing import Any
 from ..engine.tools import Tool, ToolError
 from ._common import PathTool, display_path, not_found_message, resolve, work_dir
 from .ignore import compile_path_glob, walk
-from .paths import places_under, skipped_note
+from .paths import Resolved, places_under, skipped_note
 
 DEFAULT_MAX_RESULTS = 200
 _MAGIC = set("*?[")
@@ -42,7 +42,10 @@ class GlobTool(PathTool, Tool):
         return _where(args, cwd)[3]
 
     def prepare(self, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
-        return {**args, "path": resolve(str(args.get("path") or "."), work_dir(ctx))}
+        root = args.get("path")
+        if not isinstance(root, Resolved):
+            root = Resolved(resolve(str(root or "."), work_dir(ctx)))
+        return {**args, "path": root}
 
     def execute(self, args: dict[str, Any], ctx: Any) -> str:
         pattern = str(args.get("pattern") or "").strip()
@@ -86,7 +89,11 @@ def _where(args: dict[str, Any], cwd: str) -> tuple[str, str, bool, str]:
     pattern is absolute, the resolved directory the walk starts from)."""
     pattern = os.path.expanduser(str(args.get("pattern") or "").strip())
     absolute = os.path.isabs(pattern)
-    root = os.sep if absolute else resolve(str(args.get("path") or "."), cwd)
+    root = args.get("path")
+    if absolute:
+        root = os.sep
+    elif not isinstance(root, Resolved):  # a prepared root is used as approved
+        root = resolve(str(root or "."), cwd)
     parts = [p for p in pattern.lstrip("/").split("/") if p not in ("", ".")]
     lit: list[str] = []
     while len(parts) > 1 and not (_MAGIC & set(parts[0])):

@@ -60,6 +60,13 @@ class PlaceDanger(str):
 
 # -- resolution ---------------------------------------------------------------------------
 
+class Resolved(str):
+    """A path :func:`resolve_path` produced before approval (a tool's ``prepare`` puts it in
+    the arguments). A model's JSON can only give plain strings, so a Resolved is never
+    forged; it is used as it is, not resolved again (which could follow a symlink swapped
+    in since the approval)."""
+
+
 def resolve_path(path: str, cwd: str) -> str:
     """``path`` as the kernel will find it: absolute against ``cwd``, ``~`` expanded,
     symlinks followed and ``..`` taken where the kernel takes it; the part that does not
