@@ -435,3 +435,24 @@ def test_serve_denies_reading_keys_even_with_an_allow_rule(replay, tmp_path):
     assert "reads loomex's config directory" in outcome["c1"]["errorText"]
     assert outcome["c3"]["type"] == "tool-output-available"
     assert KEY not in r.body.decode() and KEY not in _sent(replay, name)
+
+
+def test_a_hard_link_to_a_key_is_not_read(work, home):
+    keys = home / ".config" / "loomex" / "keys.toml"
+    os.link(keys, work / "innocent.txt")
+    os.link(home / ".ssh" / "id_ed25519", work / "notes.md")
+    ctx = ctx_for(work)
+    for path, why in (("innocent.txt", "reads loomex's config directory"),
+                      ("notes.md", "reads a credential store (~/.ssh)")):
+        with pytest.raises(ToolError, match=r"denied: " + why.replace("(", r"\(")
+                           .replace(")", r"\)")) as e:
+            READ.execute(READ.prepare({"path": path}, ctx), ctx)
+        assert KEY not in str(e.value) and "SSH-SECRET" not in str(e.value)
+        with pytest.raises(ToolError, match="through a hard link") as e:
+            EDIT.execute(EDIT.prepare({"path": path, "old_string": "zz", "new_string": "y"},
+                                      ctx), ctx)
+        assert KEY not in str(e.value) and "SSH-SECRET" not in str(e.value)
+    # an ordinary file with two names reads as before
+    (work / "a.txt").write_text("plain\n")
+    os.link(work / "a.txt", work / "b.txt")
+    assert "plain" in READ.execute(READ.prepare({"path": "b.txt"}, ctx), ctx)

@@ -156,6 +156,18 @@ async def call_person(fn: Any, *args: Any) -> Any:
     return value
 
 
+def check_hard_link(st: os.stat_result, path: str, cwd: str) -> None:
+    """A ToolError when the open file is a hard link into a credential store or loomex's
+    config directory: its contents go to the model only when read by the protected name,
+    where a person is asked."""
+    from .paths import hard_link_to_protected
+    why = hard_link_to_protected(st)
+    if why:
+        from ..engine.tools import ToolError
+        raise ToolError(f"denied: {why}; {display_path(path, cwd)} is the same file. Name the "
+                        "protected path itself so that a person can be asked")
+
+
 class PathTool:
     """What the path-taking tools share: a ``path`` argument, resolved once against the
     working directory before approval (:meth:`prepare`), so that the policy decides on the

@@ -6,8 +6,9 @@ from typing import Any
 
 from ..engine.tools import Tool, ToolError
 from . import nofollow
-from ._common import (SNIFF_BYTES, PathTool, display_path, encode_text, is_binary, numbered,
-                      open_error)
+from ._common import (SNIFF_BYTES, PathTool, check_hard_link, display_path, encode_text,
+                      is_binary, numbered, open_error)
+from .paths import protected_place
 
 #: lines of the unified diff shown in the result
 MAX_DIFF_LINES = 80
@@ -49,9 +50,11 @@ class EditFileTool(PathTool, Tool):
         if old == new:
             raise ToolError("old_string and new_string are the same; nothing would change")
         try:  # the resolved path, nothing on the way followed: what was approved
-            data, _ = nofollow.read_all(path)
+            data, st = nofollow.read_all(path)
         except OSError as e:
             raise open_error(e, path, cwd) from None
+        if not protected_place(path, write=False):  # else a person was asked about this name
+            check_hard_link(st, path, cwd)
         if is_binary(data[:SNIFF_BYTES]):
             raise ToolError(f"{shown} is a binary file; edit_file only edits text")
         text = data.decode("utf-8", "surrogateescape")

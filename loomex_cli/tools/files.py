@@ -7,8 +7,8 @@ from typing import Any
 
 from ..engine.tools import Tool, ToolError
 from . import nofollow
-from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, PathTool, count_lines, display_path,
-                      encode_text, is_binary, numbered, open_error)
+from ._common import (MAX_LINE_CHARS, SNIFF_BYTES, PathTool, check_hard_link, count_lines,
+                      display_path, encode_text, is_binary, numbered, open_error)
 
 DEFAULT_LIMIT = 2000
 
@@ -49,6 +49,8 @@ class ReadFileTool(PathTool, Tool):
         except OSError as e:
             raise open_error(e, path, cwd) from None
         with os.fdopen(fd, "rb") as f:
+            if self.read_protection(args, ctx) is None:  # else a person was asked about it
+                check_hard_link(st, path, cwd)
             if is_binary(f.read(SNIFF_BYTES)):
                 raise ToolError(f"{shown} is a binary file ({st.st_size:,} bytes); it cannot be "
                                 "shown as text")

@@ -157,6 +157,42 @@ def places_under(root: str) -> list[tuple[str, str]]:
     return sorted(seen.items())
 
 
+def hard_link_to_protected(st: os.stat_result) -> PlaceDanger | None:
+    """When a file with more than one name (``st`` from its open descriptor) is also a file
+    of a read-protected place (a hard link made to ``keys.toml`` or ``~/.ssh/id_ed25519``),
+    why reading it asks; else None. Files of ordinary single names cost nothing."""
+    if st.st_nlink < 2:
+        return None
+    for place, what, read in places():
+        if read and _holds_inode(place, st.st_dev, st.st_ino, depth=2):
+            return PlaceDanger(f"reads {what} (through a hard link)")
+    return None
+
+
+def _holds_inode(path: str, dev: int, ino: int, depth: int, budget: list[int] | None = None
+                 ) -> bool:
+    budget = budget if budget is not None else [500]  # entries looked at, per place
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if st.st_dev == dev and st.st_ino == ino:
+        return True
+    if depth == 0 or not os.path.isdir(path) or os.path.islink(path):
+        return False
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    for name in names:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if _holds_inode(os.path.join(path, name), dev, ino, depth - 1, budget):
+            return True
+    return False
+
+
 def skipped_note(skipped: list[tuple[str, str]], root: str) -> str:
     """One line naming the protected places a walk left out."""
     names = ", ".join(os.path.relpath(p, root) for p, _ in skipped)

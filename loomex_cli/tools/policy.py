@@ -3,7 +3,10 @@
     policy = Policy(config.get("tools"), ask=ask_on_terminal, yes=args.yes, cwd=cwd)
     run(agent, prompt, approver=policy, context={"cwd": cwd})
 
-In order: read-only tools run. A ``deny`` rule refuses. A dangerous call (see
+In order: read-only tools run, unless they read a protected place (see :mod:`.paths`). A
+``deny`` rule refuses. A protected place (writing ``.git``, shell start-up files or loomex's
+config; reading or writing credential stores or loomex's config) asks a person whatever the
+rules and ``yes`` say, and is refused when nobody can be asked. A dangerous call (see
 :mod:`.danger`) asks; without a way to ask it is refused, unless ``yes`` is set and an explicit
 ``allow`` rule matches it. An ``allow`` rule allows. An earlier "yes for this session" allows.
 ``yes`` allows. Otherwise the person is asked, and when nobody can be asked the call is
@@ -22,6 +25,8 @@ allowed, and one denied one denies the line; a line with ``$(...)`` or backticks
 allowed by a rule alone) or on the path (``write_file``, ``edit_file``: relative patterns match
 the path relative to the working directory, ``./src/x.py`` and ``src/x.py`` alike; ``*`` stays
 within a directory, ``**`` crosses them; absolute and ``~/`` patterns match the absolute path).
+Paths are judged resolved (symlinks followed, ``..`` taken): a relative rule covers only what
+really lies inside the working directory.
 """
 
 from __future__ import annotations
