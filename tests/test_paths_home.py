@@ -452,6 +452,9 @@ def test_a_hard_link_to_a_key_is_not_read(work, home):
             EDIT.execute(EDIT.prepare({"path": path, "old_string": "zz", "new_string": "y"},
                                       ctx), ctx)
         assert KEY not in str(e.value) and "SSH-SECRET" not in str(e.value)
+        with pytest.raises(ToolError, match="through a hard link") as e:
+            GREP.execute(GREP.prepare({"path": path, "pattern": "."}, ctx), ctx)
+        assert KEY not in str(e.value) and "SSH-SECRET" not in str(e.value)
     # an ordinary file with two names reads as before
     (work / "a.txt").write_text("plain\n")
     os.link(work / "a.txt", work / "b.txt")

@@ -8,14 +8,15 @@ same text: ``path:line: text`` for a matching line, ``path-line- text`` for a co
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
 from typing import Any, Iterable, Iterator
 
 from ..engine.tools import Tool, ToolError
-from ._common import PathTool, display_path, is_binary, not_found_message
+from . import nofollow
+from ._common import (PathTool, check_hard_link, display_path, is_binary, not_found_message,
+                      open_error)
 from .ignore import Rules, walk
 from .paths import places_under, skipped_note
 
@@ -70,8 +71,14 @@ class GrepTool(PathTool, Tool):
         if not os.path.exists(root):
             raise ToolError(not_found_message(root, cwd).replace("file not found", "not found"))
         if os.path.isfile(root):
-            records = python_search_file(root, display_path(root, cwd),
-                                         _compile(pattern, icase), context, explicit=True)
+            try:  # the approved path, nothing on the way followed
+                data, st = nofollow.read_all(root)
+            except OSError as e:
+                raise open_error(e, root, cwd) from None
+            if self.read_protection(args, ctx) is None:  # else a person was asked about it
+                check_hard_link(st, root, cwd)
+            records = search_data(data, display_path(root, cwd), _compile(pattern, icase),
+                                  context, explicit=True)
             return render(records, limit, context, pattern, None)
         if os.path.realpath(root) != root:  # swapped for a symlink since it was approved
             raise ToolError(f"{display_path(root, cwd)} changed after it was approved (a "
@@ -237,19 +244,23 @@ def python_search(root: str, rx: re.Pattern[str], glob: str | None,
         yield from python_search_file(abs_path, rel, rx, context)
 
 
-def python_search_file(path: str, shown: str, rx: re.Pattern[str], context: int,
-                       explicit: bool = False) -> Iterator[Record]:
+def python_search_file(path: str, shown: str, rx: re.Pattern[str],
+                       context: int) -> Iterator[Record]:
     try:  # a file swapped for a symlink during the walk is not followed
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
                      | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.EINVAL, "not a regular file")
+                return
             data = f.read()
-    except OSError as e:
-        if explicit:
-            raise ToolError(f"cannot read {shown}: {e.strerror or e}") from None
+    except OSError:
         return
+    yield from search_data(data, shown, rx, context)
+
+
+def search_data(data: bytes, shown: str, rx: re.Pattern[str], context: int,
+                explicit: bool = False) -> Iterator[Record]:
+    """The records of one file's bytes (a binary file: none, or an error when ``explicit``)."""
     if b"\0" in data:
         if explicit and is_binary(data):
             raise ToolError(f"{shown} is a binary file")
