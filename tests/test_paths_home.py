@@ -459,3 +459,19 @@ def test_a_hard_link_to_a_key_is_not_read(work, home):
     (work / "a.txt").write_text("plain\n")
     os.link(work / "a.txt", work / "b.txt")
     assert "plain" in READ.execute(READ.prepare({"path": "b.txt"}, ctx), ctx)
+
+
+def test_places_follow_changes_on_the_way_to_them(home, tmp_path):
+    """The resolved places are cached; a place made, or swapped for a symlink, later counts."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "cfg.json").write_text("{}")
+    target = str(elsewhere / "cfg.json")
+    assert protected_place(target, write=False) is None
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").symlink_to(elsewhere / "cfg.json")
+    assert "~/.docker/config.json" in protected_place(target, write=False)
+    (home / ".docker" / "config.json").unlink()
+    assert protected_place(target, write=False) is None
+    (home / ".kube").symlink_to(elsewhere)
+    assert "~/.kube" in protected_place(target, write=False)
