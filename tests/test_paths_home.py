@@ -475,3 +475,32 @@ def test_places_follow_changes_on_the_way_to_them(home, tmp_path):
     assert protected_place(target, write=False) is None
     (home / ".kube").symlink_to(elsewhere)
     assert "~/.kube" in protected_place(target, write=False)
+
+
+def test_the_repl_asks_before_read_file_sends_a_key(replay, tmp_path, tmux):
+    from cli_support import Term
+    env = CliEnv(tmp_path / "cli", None)
+    (env.config / "keys.toml").write_text(f'openai = "{KEY}"\n')
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "link-to-keys").symlink_to(env.config / "keys.toml")
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "read_file", {"path": "link-to-keys"})]),
+        Reply.text("Fine, I will not look."),
+    ], prefix="paths-repl")
+    env = CliEnv(tmp_path / "cli", url,
+                 extra_config='\n[tools.read_file]\nallow = ["**"]\n')
+    t = Term(tmux, env.env(), ["bash", "-c", f"cd {work} && {loomex_bin()} chat -y -t read_file"])
+    try:
+        t.wait_for("›")
+        t.type("read the link")
+        t.keys("Enter")
+        t.wait_for("reads loomex's config directory")
+        assert "[s]" not in t.screen().split("reads loomex's config directory")[-1]
+        t.type("n")
+        t.keys("Enter")
+        t.keys("Enter")  # no reason
+        t.wait_for("Fine, I will not look.")
+    finally:
+        t.close()
+    assert KEY not in _sent(replay, name)

@@ -39,7 +39,8 @@ class RunContext:
     run_id: str = ""
     #: ``ask_human(question) -> answer`` (sync or async); None when no person can answer
     ask_human: Callable[[str], Any] | None = None
-    #: ``approver(tool, args, ctx) -> Approval | bool`` (sync or async) for non-read tools
+    #: ``approver(tool, args, ctx) -> Approval | bool`` (sync or async) for the calls whose
+    #: ``tool.needs_approval(args, ctx)`` is true (non-read tools, reads of key stores)
     approver: Callable[..., Any] | None = None
 
 

@@ -29,7 +29,8 @@ class Tool:
     parameters: dict[str, Any] = {"type": "object", "properties": {}}
     #: seconds before the call is abandoned and reported as timed out (None: the agent's)
     timeout: float | None = None
-    #: "read" runs freely; "write" and "exec" go through the approval policy when one is set
+    #: "read" runs freely (unless :meth:`needs_approval` says otherwise); "write" and "exec"
+    #: go through the approval policy when one is set
     risk: Risk = "read"
 
     def execute(self, args: dict[str, Any], ctx: Any) -> Any:  # pragma: no cover - abstract
