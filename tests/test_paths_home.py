@@ -211,6 +211,9 @@ READS = [
     (GLOB, {"pattern": "*", "path": "~/.config/loomex"}, "reads loomex's config directory"),
     (GLOB, {"pattern": "~/.ssh/*"}, "reads a credential store (~/.ssh)"),
     (GLOB, {"pattern": "../home/.aws/**"}, "reads a credential store (~/.aws)"),
+    (GREP, {"pattern": "API_KEY", "path": "/proc"}, "reads a process's environment"),
+    (GREP, {"pattern": "API_KEY", "path": "/proc/self"}, "reads a process's environment"),
+    (GLOB, {"pattern": "/proc/*/environ"}, "reads a process's environment"),
 ]
 
 
@@ -228,7 +231,7 @@ def test_reading_protected_places_asks_even_for_read_only_tools(work, tool, args
 def test_other_reads_run_freely(work, home):
     for tool, args in ((READ, {"path": "~/notes.txt"}), (READ, {"path": "/etc/hostname"}),
                        (GREP, {"pattern": "x", "path": "~"}), (GLOB, {"pattern": "~/*"}),
-                       (READ, {"path": ".git/config"})):
+                       (READ, {"path": ".git/config"}), (READ, {"path": "/proc/cpuinfo"})):
         a, _ = decide(Policy(), tool, dict(args), work)
         assert a is None, (tool.name, args)  # the approver is not even called
 
@@ -335,6 +338,7 @@ def test_danger_keeps_path_danger_for_bash_redirects(home):
     assert danger.path_danger is path_danger
     assert protected_place(str(home / ".ssh" / "id_ed25519"), write=False)
     assert protected_place(str(home / ".bashrc"), write=False) is None  # reading it is fine
+    assert "/proc" in dict(places_under("/"))  # a grep over / does not enter /proc
 
 
 # -- end to end: the key never reaches the model ------------------------------------------------

@@ -206,8 +206,13 @@ class PathTool:
 
     def read_protection(self, args: dict[str, Any], ctx: Any) -> str | None:
         """Why reading what this call reads asks a person first, or None."""
+        return self.read_danger(self.target_path(args, work_dir(ctx)))
+
+    def read_danger(self, path: str) -> str | None:
+        """Why reading the resolved ``path`` asks a person first, or None."""
         from .paths import protected_place
-        return protected_place(self.target_path(args, work_dir(ctx)), write=False)
+        walks = self.default_path is not None and os.path.isdir(path)  # grep, glob
+        return protected_place(path, write=False, walk=walks)
 
     def target(self, args: dict[str, Any], ctx: Any) -> tuple[str, str]:
         """(working directory, the resolved path); ToolError when no path was given, or

@@ -181,8 +181,10 @@ def loomex_config_dir() -> str:
     return str(config_dir())
 
 
-def protected_place(path: str, *, write: bool) -> PlaceDanger | None:
-    """Why reading (``write=False``) or writing the resolved ``path`` always asks, or None."""
+def protected_place(path: str, *, write: bool, walk: bool = False) -> PlaceDanger | None:
+    """Why reading (``write=False``) or writing the resolved ``path`` always asks, or None.
+    ``walk``: the read searches a whole directory (grep, glob), so all of ``/proc`` counts
+    (every process's environment is in there), not only its ``environ`` files."""
     verb = "writes" if write else "reads"
     for place, what, read in places():
         if (write or read) and inside(path, place):
@@ -190,9 +192,14 @@ def protected_place(path: str, *, write: bool) -> PlaceDanger | None:
     parts = _fold(path).split(os.sep)
     if write and ".git" in parts:
         return PlaceDanger("writes inside .git")
-    if not write and len(parts) >= 4 and parts[1] == "proc" and parts[-1] == "environ":
+    if not write and len(parts) >= 2 and parts[1] == "proc" and _PROC and (
+            walk or (len(parts) >= 4 and parts[-1] == "environ")):
         return PlaceDanger("reads a process's environment (it holds API keys)")
     return None
+
+
+#: whether /proc is the process filesystem here (its */environ files hold the environment)
+_PROC = sys.platform.startswith("linux") or os.path.isdir("/proc/self")
 
 
 def places_under(root: str) -> list[tuple[str, str]]:
@@ -202,6 +209,8 @@ def places_under(root: str) -> list[tuple[str, str]]:
     for place, what, read in places():
         if read and place != root and inside(place, root) and os.path.lexists(place):
             seen.setdefault(place, what)
+    if _PROC and root == os.sep:
+        seen["/proc"] = "every process's environment"
     return sorted(seen.items())
 
 

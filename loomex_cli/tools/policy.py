@@ -155,7 +155,8 @@ class Policy:
         if subj.kind == "command":
             danger = command_danger(subj.value, root)
         elif subj.kind == "path" and risk == "read":
-            danger = protected_place(subj.value, write=False)
+            judge = getattr(tool, "read_danger", None)
+            danger = judge(subj.value) if judge else protected_place(subj.value, write=False)
             if danger is None:  # reading anywhere else runs freely
                 return Approval(True, "read-only tool", "read-only"), subj
         elif subj.kind == "path":
