@@ -10,10 +10,12 @@ link it follows, and a file that does not exist yet placed under its deepest exi
 ancestor's real path. Decisions are made on that path, and the tools operate on it (see
 :mod:`.nofollow`), so a name the policy approved cannot be pointed elsewhere afterwards.
 
-The protected places, in :data:`PLACES` (the one list): credential stores and loomex's own
-config directory ask before any read or write; shell and login start-up files, git's own
-configuration and anything under a ``.git`` directory ask before a write. They ask even
-under ``--yes`` or an allow rule, and are refused where nobody can be asked.
+The protected places (one list: the tuples below and :func:`protected_place`): credential
+stores, loomex's own config directory and ``/proc/*/environ`` ask before any read (and
+write); shell and login start-up files, git's own configuration and anything under a
+``.git`` directory ask before a write. They ask even under ``--yes`` or an allow rule, and
+are refused where nobody can be asked. A walk (grep, glob) of a directory that holds one
+skips it.
 """
 
 from __future__ import annotations
@@ -101,27 +103,29 @@ def places() -> list[tuple[str, str, bool]]:
     Resolving ~70 places costs ~1.5 ms, so the result is kept until the environment changes
     or a directory on the way to a place changes (its inode or mtime: an entry made,
     removed, renamed or swapped for a symlink there)."""
+    global _state
+    import time
+    state = _state  # one object, replaced whole: tools decide from several threads
     env = tuple(os.environ.get(k) for k in _ENV)
-    if _cache.get("env") != env:
+    if state is None or state[0] != env:
         lexical = _lexical_places()
         dirs = sorted({d for path, _, _ in lexical for d in _ancestors(path)})
-        _cache.clear()
-        _cache.update(env=env, lexical=lexical, dirs=dirs)
-    key = [_fingerprint(d) for d in _cache["dirs"]]  # type: ignore[attr-defined]
+        state = (env, lexical, dirs, None, [])
+    key = [_fingerprint(d) for d in state[2]]
     # file times are coarse (a few ms): a directory changed just now may change again
     # without its mtime moving, so it is not trusted until it has been still for a while
-    import time
     fresh = time.time_ns() - 200_000_000
-    if _cache.get("key") != key or any(k is not None and k[1] > fresh for k in key):
-        _cache["key"] = key
-        _cache["value"] = [(os.path.realpath(p), what, read)
-                           for p, what, read in _cache["lexical"]]  # type: ignore[attr-defined]
-    return _cache["value"]  # type: ignore[return-value]
+    if state[3] != key or any(k is not None and k[1] > fresh for k in key):
+        state = (*state[:3], key, [(os.path.realpath(p), what, read)
+                                   for p, what, read in state[1]])
+    _state = state
+    return state[4]
 
 
 #: what the places' paths depend on
 _ENV = ("HOME", "USERPROFILE", "XDG_CONFIG_HOME", "ZDOTDIR", "LOOMEX_CONFIG_DIR")
-_cache: dict[str, object] = {}
+#: (environment, lexical places, directories on the way, their fingerprints, real places)
+_state: tuple | None = None  # type: ignore[type-arg]
 
 
 def _ancestors(path: str) -> list[str]:
