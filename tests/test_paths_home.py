@@ -339,6 +339,11 @@ def test_danger_keeps_path_danger_for_bash_redirects(home):
     assert protected_place(str(home / ".ssh" / "id_ed25519"), write=False)
     assert protected_place(str(home / ".bashrc"), write=False) is None  # reading it is fine
     assert "/proc" in dict(places_under("/"))  # a grep over / does not enter /proc
+    # with $LOOMEX_CONFIG_DIR elsewhere, the platform's config dir still holds keys
+    import platformdirs
+    default = platformdirs.user_config_dir("loomex", appauthor=False)
+    assert "loomex's config" in protected_place(os.path.join(default, "keys.toml"),
+                                                write=False)
 
 
 # -- end to end: the key never reaches the model ------------------------------------------------

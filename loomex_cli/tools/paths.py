@@ -176,13 +176,20 @@ def _lexical_places() -> list[tuple[str, str, bool]]:
             add(p, f"git's configuration (~/{rel})", False)
     for p in STARTUP_SYSTEM:
         add(p, f"a shell start-up file ({p})", False)
-    add(loomex_config_dir(), "loomex's config directory (API keys and settings)", True)
+    for p in loomex_config_dirs():
+        add(p, "loomex's config directory (API keys and settings)", True)
     return out
 
 
-def loomex_config_dir() -> str:
+def loomex_config_dirs() -> list[str]:
+    """The config directory loomex uses, and the platform's default one when
+    ``$LOOMEX_CONFIG_DIR`` points elsewhere (its keys are keys all the same)."""
     from ..wire.config import config_dir
-    return str(config_dir())
+    dirs = [str(config_dir())]
+    if os.environ.get("LOOMEX_CONFIG_DIR"):
+        import platformdirs
+        dirs.append(platformdirs.user_config_dir("loomex", appauthor=False))
+    return dirs
 
 
 def protected_place(path: str, *, write: bool, walk: bool = False) -> PlaceDanger | None:
