@@ -1,5 +1,6 @@
-"""Small helpers the built-in tools share: the working directory, paths, atomic writes,
-binary detection, numbered lines and near-name suggestions."""
+"""Small helpers the built-in tools share: the working directory, paths (the path tools'
+common part), binary detection, numbered lines and near-name suggestions. Atomic writes that
+follow no symlink are in :mod:`.nofollow`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import weakref
 from typing import Any, Iterable
 
-from ..wire.atomic import atomic_write  # noqa: F401 - the tools' atomic writes
 
 #: bytes looked at to decide whether a file is binary
 SNIFF_BYTES = 8192
