@@ -339,6 +339,9 @@ def test_danger_keeps_path_danger_for_bash_redirects(home):
     assert protected_place(str(home / ".ssh" / "id_ed25519"), write=False)
     assert protected_place(str(home / ".bashrc"), write=False) is None  # reading it is fine
     assert "/proc" in dict(places_under("/"))  # a grep over / does not enter /proc
+    import pwd  # the account's real home stays protected while $HOME points elsewhere
+    real_home = pwd.getpwuid(os.getuid()).pw_dir
+    assert "~/.ssh" in protected_place(os.path.join(real_home, ".ssh", "id_rsa"), write=False)
     # with $LOOMEX_CONFIG_DIR elsewhere, the platform's config dir still holds keys
     import platformdirs
     default = platformdirs.user_config_dir("loomex", appauthor=False)

@@ -149,7 +149,13 @@ def _fingerprint(d: str) -> tuple[int, int] | None:
 
 def _lexical_places() -> list[tuple[str, str, bool]]:
     """The protected places as absolute paths, symlinks not yet followed."""
-    home = os.path.expanduser("~")
+    homes = [os.path.expanduser("~")]
+    try:  # the account's own home too, when $HOME points elsewhere
+        import pwd
+        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError, AttributeError):
+        pass
+    homes = list(dict.fromkeys(h for h in homes if h))
     xdg = os.environ.get("XDG_CONFIG_HOME")
     zdot = os.environ.get("ZDOTDIR")
     out: list[tuple[str, str, bool]] = []
@@ -158,7 +164,7 @@ def _lexical_places() -> list[tuple[str, str, bool]]:
         out.append((os.path.abspath(path), what, read))
 
     def home_rel(rel: str) -> list[str]:
-        paths = [os.path.join(home, rel)]
+        paths = [os.path.join(home, rel) for home in homes]
         if xdg and rel.startswith(".config/"):
             paths.append(os.path.join(xdg, rel[len(".config/"):]))
         if zdot and rel.startswith(".z"):
