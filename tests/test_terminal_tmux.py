@@ -202,3 +202,104 @@ def test_quiet_on_a_terminal_cleans_the_answer(pane, replay, tmp_path, work):
     assert_nothing_took_effect(p, raw)
     only_sgr(raw)
     assert "Answer: Alink B C Dxx END" in p.visible_screen()
+
+
+# -- prompts a person can leave ------------------------------------------------------------
+
+def saved(env: CliEnv):
+    from loomex_cli.engine.store import Store
+    with Store.open(env.data / "conversations.db", create=False) as store:
+        return [m for m in store.last().messages if m.role != "system"]
+
+
+def test_ctrl_c_at_the_approval_prompt_ends_the_one_shot_with_130_and_saves(
+        pane, replay, tmp_path, work):
+    name, url = replay.new_script([
+        stream(text=["Let me check."], calls=[("c1", "bash", {"command": "touch X"})]),
+        stream(text=["never asked for"]),
+    ], prefix="cc-approve")
+    env = CliEnv(tmp_path, url)
+    p = pane(env, work, "-t", "bash", "do it")
+    p.wait_for("[n] no")
+    p.keys("C-c")
+    screen = p.wait_for("EXITED=")
+    assert "EXITED=130" in screen and "interrupted" in screen
+    assert not (work / "X").exists()
+    assert len(replay.requests(name)) == 1
+    msgs = saved(env)
+    assert [m.role for m in msgs] == ["user", "assistant", "tool"]
+    assert msgs[0].content == "do it" and msgs[1].tool_calls[0].name == "bash"
+    assert "cancelled" in msgs[2].content
+
+
+def test_ctrl_c_at_a_human_prompt_ends_the_one_shot_with_130(pane, replay, tmp_path, work):
+    name, url = replay.new_script([
+        stream(calls=[("h1", "human", {"question": "Which one?\x1b[2J\x1b]0;PWNED\x07"})]),
+        stream(text=["never asked for"]),
+    ], prefix="cc-human")
+    env = CliEnv(tmp_path, url)
+    p = pane(env, work, "-t", "human", "ask me")
+    p.wait_for("? the model asks: Which one?")
+    p.keys("C-c")
+    screen = p.wait_for("EXITED=")
+    assert "EXITED=130" in screen
+    assert "PWNED" not in p.title() and screen.splitlines()[0] == "BEFORE-MARK"
+    assert [m.role for m in saved(env)] == ["user", "assistant", "tool"]
+
+
+def test_ctrl_c_at_prompts_in_the_repl_goes_back_to_its_prompt(pane, replay, tmp_path, work):
+    name, url = replay.new_script([
+        stream(calls=[("c1", "bash", {"command": "touch X"})]),
+        stream(calls=[("h1", "human", {"question": "Which one?"})]),
+        stream(text=["Still here."]),
+    ], prefix="cc-repl")
+    p = pane(CliEnv(tmp_path, url), work, "chat", "-t", "bash,human")
+    p.wait_for("›")
+    p.type("first")
+    p.keys("Enter")
+    p.wait_for("[n] no")
+    p.keys("C-c")
+    p.wait_for("interrupted")
+    p.wait_for("›", after=1)
+    assert not (work / "X").exists()
+    p.type("second")
+    p.keys("Enter")
+    p.wait_for("? the model asks: Which one?")
+    p.keys("C-c")
+    p.wait_for("interrupted", after=1)
+    p.wait_for("›", after=2)
+    p.type("third")
+    p.keys("Enter")
+    p.wait_for("Still here.")
+    p.keys("C-d")
+    p.wait_for("EXITED=0")
+
+
+def test_parallel_calls_are_asked_one_at_a_time_and_nothing_prints_inside_a_prompt(
+        pane, replay, tmp_path, work):
+    (work / "notes.txt").write_text("READ-RESULT-LINE\n")
+    name, url = replay.new_script([
+        stream(calls=[("c1", "bash", {"command": "touch ONE"}),
+                      ("c2", "read_file", {"path": "notes.txt"}),
+                      ("c3", "bash", {"command": "touch TWO"})]),
+        stream(text=["done"]),
+    ], prefix="parallel")
+    p = pane(CliEnv(tmp_path, url), work, "-t", "bash,read_file", "go")
+    screen = p.wait_for("[n] no")
+    time.sleep(0.5)  # the read_file result is ready by now: it must wait
+    screen = p.joined()
+    assert screen.count("wants to run") == 1 and "READ-RESULT-LINE" not in screen
+    p.type("y")
+    p.keys("Enter")
+    p.wait_for("wants to run", after=1)
+    screen = p.joined()
+    assert screen.count("[n] no") == 2
+    p.type("n")
+    p.keys("Enter")
+    p.wait_for("reason for the model")
+    p.keys("Enter")
+    screen = p.wait_for("EXITED=0")
+    assert (work / "ONE").exists() and not (work / "TWO").exists()
+    first_prompt_end = screen.index("> y")
+    assert screen.index("READ-RESULT-LINE") > first_prompt_end
+    assert "denied bash(touch TWO): the user said no" in screen
