@@ -155,3 +155,18 @@ def test_history_show_is_cleaned():
     text = render_conversation(conv)
     assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
     assert "AB\nC" in text
+
+
+def test_a_made_up_tool_name_is_neither_markup_nor_escape():
+    from rich.console import Console
+    r = RichOutput()
+    buf = io.StringIO()
+    r.console = Console(file=buf, force_terminal=True, width=80, highlight=False)
+    name = "[link=http://evil.example]x[/link]\x1b]0;T\x07"
+    r(ToolCallComplete("c1", name, "{}", 0))
+    assert "\x1b]" not in buf.getvalue() and "[link=http://evil.example]x" in buf.getvalue()
+    err = Tty()
+    p = plain(io.StringIO(), err)
+    p(ToolCallComplete("c1", name, "{}", 0))
+    p(ToolResult("c1", name, "Error: unknown tool", True, 1.0, status="unknown_tool"))
+    assert not NON_SGR.search(err.getvalue())

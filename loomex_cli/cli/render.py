@@ -199,12 +199,13 @@ class PlainOutput(_Holding):
             self.err.flush()
         elif type(event) is ToolCallComplete:
             self._end_reasoning()
-            self.err.write(f"→ {event.name}({short_args(event.name, event.arguments)})\n")
+            self.err.write(f"→ {clean(event.name)}({short_args(event.name, event.arguments)})\n")
             self.err.flush()
         elif type(event) is ToolResult:
             mark = "✗" if event.is_error else "←"
             first = clip_lines(event.content, 1, 120)
-            self.err.write(f"{mark} {event.name}: {first} ({event.duration_ms / 1000:.1f} s)\n")
+            self.err.write(f"{mark} {clean(event.name)}: {first} "
+                           f"({event.duration_ms / 1000:.1f} s)\n")
             self.err.flush()
         elif type(event) is Retrying:
             self.err.write(f"… retrying in {event.delay_s:.1f} s: {clean(event.error)}\n")
@@ -342,7 +343,7 @@ class RichOutput(_Holding):
         elif t is ToolCallComplete:
             self._settle()
             self._calls[event.id] = (event.name, event.arguments)
-            self.console.print(f"[bold cyan]⏺ {event.name}[/]([dim]{_esc(short_args(event.name, event.arguments))}[/])",
+            self.console.print(f"[bold cyan]⏺ {_esc(clean(event.name))}[/]([dim]{_esc(short_args(event.name, event.arguments))}[/])",
                                highlight=False)
         elif t is ToolResult:
             self._settle()
