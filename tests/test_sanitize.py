@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from loomex_cli.cli.sanitize import CSI_MAX, STRING_MAX, Sanitizer, clean, visible
 
-FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 ATTACKS = {
     "clear screen": ("a\x1b[2Jb", "ab"),
@@ -33,6 +33,7 @@ ATTACKS = {
     "bidi override": ("a\u202eevil\u202cb", "aevilb"),
     "bidi isolate": ("a\u2067x\u2069b", "axb"),
     "DEL": ("a\x7fb", "ab"),
+    "lone surrogate": ("a\ud800b", "a\ufffdb"),
     "CSI broken by a newline": ("a\x1b[31\nb", "a31\nb"),
     "OSC aborted by another escape": ("a\x1b]0;t\x1b[2Jb", "a0;tb"),
     "unterminated OSC at the end": ("a\x1b]52;c;eA==", "a52;c;eA=="),
@@ -69,7 +70,7 @@ def _streamed(text: str, size: int) -> str:
 
 # characters that make up escape sequences, so that generated text is full of them
 _ALPHABET = st.sampled_from(list("\x1b\x9b\x9d\x90\x9c\x07\r\n\t\x08\x18[]\\;PX^_(#0123m Hc"
-                                 "aé\u202e\x7f\x85") + ["\u2066", "\x00"])
+                                 "aé\u202e\x7f\x85") + ["\u2066", "\x00", "\ud800"])
 _TEXT = st.lists(_ALPHABET, max_size=60).map("".join) | st.text(max_size=60)
 
 

@@ -161,7 +161,7 @@ def _header(conv: ConversationMeta) -> list[str]:
 
 def _clip_block(text: str, n: int, width: int, indent: str = "") -> list[str]:
     from .sanitize import clean
-    lines = clean(text).rstrip("\n").split("\n") or [""]
+    lines = clean(text).rstrip("\n").splitlines() or [""]
     w = max(10, width - len(indent))
     out = [indent + (ln if len(ln) <= w else ln[: w - 1] + "…") for ln in lines[:n]]
     if len(lines) > n:

@@ -46,7 +46,7 @@ def short_args(name: str, arguments: str, width: int = 80) -> str:
 
 def clip_lines(text: str, n: int = RESULT_LINES, width: int = 160) -> str:
     """The first ``n`` lines of ``text``, cleaned for a terminal, each cut at ``width``."""
-    lines = clean(text).split("\n") or [""]
+    lines = clean(text).splitlines() or [""]
     out = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in lines[:n]]
     if len(lines) > n:
         out.append(f"… ({len(lines) - n} more lines)")
@@ -182,10 +182,12 @@ class PlainOutput(_Holding):
             return
         if type(event) is ToolCallComplete:
             self._calls[event.id] = (event.name, event.arguments)
-        if type(event) is ToolResult and event.status == "denied":
+        elif type(event) is ToolResult and event.status == "denied":
             self._end_reasoning()
             self._deny(event, self.err)
             return
+        elif type(event) is ToolResult:
+            self._calls.pop(event.id, None)
         if type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
             self.out.write("\n")  # the answers of two steps do not run together
             self.out.flush()
@@ -350,6 +352,7 @@ class RichOutput(_Holding):
             if event.status == "denied":
                 self._deny(event, sys.stderr)
                 return
+            self._calls.pop(event.id, None)
             style = "red" if event.is_error else "dim"
             from rich.text import Text
             body = Text(clip_lines(event.content), style=style)

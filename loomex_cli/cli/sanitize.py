@@ -8,7 +8,8 @@ link (OSC 8). Everything such text passes through on its way to a terminal:
   8-bit ``\\x9b``), OSC (``ESC ]``, ``\\x9d``), DCS/SOS/PM/APC strings, two-character and
   nF escapes, the other C1 controls (U+0080-U+009F), DEL, every C0 control but ``\\n`` and
   ``\\t`` (BEL, backspace, ...), and the bidi embedding/override/isolate controls
-  (U+202A-U+202E, U+2066-U+2069) that reorder what is shown. ``\\r\\n`` becomes ``\\n`` and a
+  (U+202A-U+202E, U+2066-U+2069) that reorder what is shown; a lone surrogate (which has no
+  UTF-8 form) becomes U+FFFD. ``\\r\\n`` becomes ``\\n`` and a
   lone ``\\r`` becomes ``\\n``, so text a carriage return would have overwritten stays in view.
   A sequence that does not complete (no final byte, no string terminator within a bound, or
   the end of the text) loses only its introducer; what follows it is shown as text.
@@ -34,7 +35,7 @@ CSI_MAX = 64
 #: the longest OSC/DCS/... string taken as one sequence (OSC 52 payloads can be long)
 STRING_MAX = 4096
 
-_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _STRING_INTRO = "]PX^_"           # after ESC: OSC, DCS, SOS, PM, APC
 _STRING_C1 = "\x90\x98\x9d\x9e\x9f"
 
@@ -120,6 +121,8 @@ def _special(s: str, j: int, final: bool) -> tuple[str, int] | None:
         return _csi(s, j + 1, final)
     if c in _STRING_C1:
         return _string(s, j + 1, final)
+    if "\ud800" <= c <= "\udfff":  # a lone surrogate (JSON allows one) cannot be written
+        return "\ufffd", j + 1
     return "", j + 1  # any other control, DEL, C1 or bidi override: dropped
 
 
