@@ -251,7 +251,7 @@ def test_ctrl_c_at_prompts_in_the_repl_goes_back_to_its_prompt(pane, replay, tmp
     name, url = replay.new_script([
         stream(calls=[("c1", "bash", {"command": "touch X"})]),
         stream(calls=[("h1", "human", {"question": "Which one?"})]),
-        stream(text=["Still here."]),
+        stream(reasoning=pieces(ATTACK), text=pieces("Still here. " + ATTACK)),
     ], prefix="cc-repl")
     p = pane(CliEnv(tmp_path, url), work, "chat", "-t", "bash,human")
     p.wait_for("›")
@@ -270,9 +270,15 @@ def test_ctrl_c_at_prompts_in_the_repl_goes_back_to_its_prompt(pane, replay, tmp
     p.wait_for("›", after=2)
     p.type("third")
     p.keys("Enter")
-    p.wait_for("Still here.")
+    p.wait_for("Still here. Alink B C Dxx END")
     p.keys("C-d")
     p.wait_for("EXITED=0")
+    raw = p.raw()
+    assert p.title() == p.title0 and p.buffers().strip() == ""
+    text = raw.decode("utf-8", "replace")
+    # (prompt-toolkit itself moves the cursor, and uses backspace, on its own prompt)
+    assert "\x1b]" not in text and not re.search("[\x80-\x9f]", text)
+    assert "\x1b[2J" not in text and "\x1bc" not in text
 
 
 def test_parallel_calls_are_asked_one_at_a_time_and_nothing_prints_inside_a_prompt(
