@@ -134,3 +134,28 @@ def test_visible_shows_what_would_be_hidden(raw, shown):
 def test_visible_never_lets_a_control_through(text):
     marked = visible(text).replace("\x1b[7m", "").replace("\x1b[27m", "")
     assert not FORBIDDEN.search(marked.replace("\n", ""))
+
+
+_BY_NAME = {"ESC": "\x1b", "CR": "\r", "BS": "\x08", "BEL": "\x07", "DEL": "\x7f",
+            "NUL": "\x00", "TAB": "\t", "VT": "\x0b", "FF": "\x0c"}
+
+
+def unvisible(shown: str) -> str:
+    """The text a marked-up display stands for: markers are the only escapes in it."""
+    def back(m: re.Match) -> str:
+        name = m.group(1)
+        if name.endswith(" spaces"):
+            return " " * int(name.split()[0])
+        if name.startswith("U+"):
+            return chr(int(name[2:], 16))
+        return _BY_NAME[name]
+    return re.sub(r"\x1b\[7m<([^>]*)>\x1b\[27m", back, shown)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT | st.text(st.characters(), max_size=40))
+def test_the_prompt_display_stands_for_exactly_one_command(text):
+    """Two different commands never look the same: the display can be read back."""
+    shown = visible(text)
+    assert unvisible(shown) == text
+    assert "\x1b" not in re.sub(r"\x1b\[7m<[^>]*>\x1b\[27m", "", shown)

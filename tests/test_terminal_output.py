@@ -170,3 +170,10 @@ def test_a_made_up_tool_name_is_neither_markup_nor_escape():
     p(ToolCallComplete("c1", name, "{}", 0))
     p(ToolResult("c1", name, "Error: unknown tool", True, 1.0, status="unknown_tool"))
     assert not NON_SGR.search(err.getvalue())
+
+
+def test_a_long_line_in_a_preview_says_what_was_cut(tmp_path):
+    req = ApprovalRequest("write_file", str(tmp_path / "n.txt"),
+                          {"path": "n.txt", "content": "x" * 250 + "TAIL\n"}, kind="path")
+    shown = strip_sgr(approval_text(req))
+    assert "x" * 199 + "… (54 more characters)" in shown and "TAIL" not in shown

@@ -143,8 +143,13 @@ def _subject_lines(text: str) -> list[str]:
 
 
 def _preview_line(line: str) -> str:
-    line = visible(line.expandtabs(4), mark=True) if line else line
-    return line if len(line) <= PREVIEW_WIDTH else line[:PREVIEW_WIDTH] + "…"
+    """A line of a file as a preview shows it: made visible, cut at PREVIEW_WIDTH characters
+    with the size of what was cut said."""
+    line = line.expandtabs(4)
+    if len(line) <= PREVIEW_WIDTH:
+        return visible(line)
+    more = len(line) - PREVIEW_WIDTH
+    return visible(line[:PREVIEW_WIDTH]) + f"\x1b[2m… ({more:,} more characters)\x1b[22m"
 
 
 def _diff_lines(before: str, after: str, name: str) -> list[str]:
