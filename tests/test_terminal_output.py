@@ -177,3 +177,19 @@ def test_a_long_line_in_a_preview_says_what_was_cut(tmp_path):
                           {"path": "n.txt", "content": "x" * 250 + "TAIL\n"}, kind="path")
     shown = strip_sgr(approval_text(req))
     assert "x" * 199 + "… (54 more characters)" in shown and "TAIL" not in shown
+
+
+def test_history_show_and_list_are_cleaned_and_export_keeps_the_text(tmp_path):
+    from cli_support import CliEnv
+    from loomex_cli.engine.messages import Message
+    from loomex_cli.engine.store import Store
+    env = CliEnv(tmp_path)
+    env.data.mkdir(parents=True, exist_ok=True)
+    with Store.open(env.data / "conversations.db") as s:
+        cid = s.create("m", "run")
+        s.append(cid, [Message.user("q\x1b]0;T\x07uestion"), Message.assistant("A\x1b[2JB")])
+    for args in (("history", "show", cid), ("history",)):
+        d = env.run(*args)
+        assert d.code == 0 and "\x1b" not in d.out and "question" in d.out, d
+    d = env.run("history", "export", cid, "--format", "json")
+    assert "A\\u001b[2JB" in d.out or "A\x1b[2JB" in d.out

@@ -78,7 +78,8 @@ def _width() -> int:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    from .sanitize import clean
+    text = " ".join(clean(text).split())
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
