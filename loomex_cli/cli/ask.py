@@ -27,11 +27,15 @@ from .sanitize import clean, visible
 PREVIEW_LINES = 40
 #: characters of one preview line shown
 PREVIEW_WIDTH = 200
+#: the terminal questions are asked on
+TTY = "/dev/tty"
+#: seconds between looks at the terminal where the event loop cannot watch it
+POLL_S = 0.05
 
 
 def tty_available() -> bool:
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        fd = os.open(TTY, os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return False
     os.close(fd)
@@ -43,12 +47,12 @@ def _terminal() -> Iterator[tuple[int, int] | None]:
     """(read fd, write fd) on /dev/tty, or None; the terminal in line mode with echo and
     Ctrl-C on for the question, and type-ahead discarded."""
     try:
-        wfd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
+        wfd = os.open(TTY, os.O_WRONLY | os.O_NOCTTY)
     except OSError:
         yield None
         return
     try:
-        rfd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        rfd = os.open(TTY, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError:
         os.close(wfd)
         yield None
@@ -84,18 +88,28 @@ def _write(fd: int, text: str) -> None:
         data = data[os.write(fd, data):]
 
 
+async def _readable(fd: int) -> None:
+    """Until ``fd`` may have input: watched by the event loop, or polled where the loop
+    cannot watch a terminal (kqueue on macOS refuses ttys; Windows' loops have no readers)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    try:
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    except (OSError, NotImplementedError, ValueError):
+        await asyncio.sleep(POLL_S)
+        return
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
 async def _read_line(fd: int) -> str | None:
     """One line typed on the terminal; None on end of input (Ctrl-D) or a terminal gone.
     Cancellable: nothing blocks outside the event loop."""
-    loop = asyncio.get_running_loop()
     data = bytearray()
     while b"\n" not in data:
-        ready = loop.create_future()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
+        await _readable(fd)
         try:
             chunk = os.read(fd, 4096)
         except (BlockingIOError, InterruptedError):
