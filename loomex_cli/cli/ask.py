@@ -237,7 +237,9 @@ def approval_text(request: Any) -> str:
     danger = f"  \x1b[31m[{clean(request.danger)}]\x1b[0m" if request.danger else ""
     kind = getattr(request, "kind", "args")
     verb = {"command": "wants to run", "path": "wants to write"}.get(kind, "wants to call")
-    what = getattr(request, "display", None) or request.subject
+    # a command is shown exactly as it will run; a path as the person reads it
+    what = request.subject if kind == "command" else \
+        getattr(request, "display", None) or request.subject
     lines = [f"\n\x1b[33m?\x1b[0m \x1b[1m{clean(request.tool)}\x1b[0m {verb}:{danger}",
              *_subject_lines(what)]
     try:
