@@ -29,8 +29,10 @@ def fail(message: str, code: int = USAGE) -> NoReturn:
 
 
 def say(message: str) -> None:
-    """A line on stderr, prefixed like every loomex diagnostic."""
-    sys.stderr.write(f"loomex: {message}\n")
+    """A line on stderr, prefixed like every loomex diagnostic (cleaned of escape sequences:
+    it may quote the model or a provider)."""
+    from .sanitize import clean
+    sys.stderr.write(f"loomex: {clean(message)}\n")
     sys.stderr.flush()
 
 

@@ -78,7 +78,8 @@ def _width() -> int:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    from .sanitize import clean
+    text = " ".join(clean(text).split())
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
@@ -160,7 +161,8 @@ def _header(conv: ConversationMeta) -> list[str]:
 
 
 def _clip_block(text: str, n: int, width: int, indent: str = "") -> list[str]:
-    lines = text.rstrip("\n").splitlines() or [""]
+    from .sanitize import clean
+    lines = clean(text).rstrip("\n").splitlines() or [""]
     w = max(10, width - len(indent))
     out = [indent + (ln if len(ln) <= w else ln[: w - 1] + "…") for ln in lines[:n]]
     if len(lines) > n:
@@ -171,15 +173,17 @@ def _clip_block(text: str, n: int, width: int, indent: str = "") -> list[str]:
 
 def render_conversation(conv: Conversation, style: _Style | None = None, width: int = 100) -> str:
     """The conversation as terminal text: role headers, one line per tool call, tool results
-    and reasoning clipped."""
+    and reasoning clipped. Everything saved is cleaned of escape sequences and control
+    characters (``history export`` keeps the exact text)."""
     from .render import short_args
+    from .sanitize import clean
     style = style or _Style(False)
-    out = [style.bold(conv.title or "(no user message)")]
-    out += [style.dim(line) for line in _header(conv)]
+    out = [style.bold(clean(conv.title or "(no user message)"))]
+    out += [style.dim(clean(line)) for line in _header(conv)]
     names = {tc.id: tc.name for m in conv.messages for tc in (m.tool_calls or ())}
     for m in conv.messages:
         if m.role == "tool":
-            name = m.name or names.get(m.tool_call_id or "", "") or "tool"
+            name = clean(m.name or names.get(m.tool_call_id or "", "") or "tool")
             out.append(style.dim(f"  ← {name} result:"))
             out += [style.dim(ln) for ln in _clip_block(m.text, RESULT_LINES, width, "    ")]
             continue
@@ -198,9 +202,9 @@ def render_conversation(conv: Conversation, style: _Style | None = None, width: 
                 if others:
                     text = (text + "\n" if text else "") + " ".join(f"[{t}]" for t in others)
             if text:
-                out.append(text.rstrip("\n"))
+                out.append(clean(text).rstrip("\n"))
         for tc in m.tool_calls or ():
-            out.append(style.yellow(f"  → {tc.name}") + " "
+            out.append(style.yellow(f"  → {clean(tc.name)}") + " "
                        + short_args(tc.name, tc.arguments, max(20, width - len(tc.name) - 6)))
     return "\n".join(out) + "\n"
 

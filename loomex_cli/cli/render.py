@@ -6,6 +6,11 @@
 - :class:`RichOutput` (stdout is a terminal): Markdown rendered by Rich without flicker:
   finished blocks are printed once, only the unfinished tail is re-rendered (throttled).
 - :class:`JsonOutput` (``--json``): one JSON object per event on stdout, then the result.
+
+What reaches a terminal from the model or a tool goes through :mod:`.sanitize` first (the
+answer on a terminal stdout, and always the lines on stderr, which are for people); the answer
+sent to a pipe or a file keeps its bytes. A denied tool call is always one line on stderr.
+While a question is on screen (``suspended()``) events wait and are shown after it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Iterator
 
 from ..engine.events import (ReasoningDelta, Retrying, RunFinished, StepStart, TextDelta,
                              ToolCallComplete, ToolResult, event_to_dict)
+from .sanitize import Sanitizer, clean
 
 RESULT_LINES = 6
 
@@ -34,12 +40,13 @@ def short_args(name: str, arguments: str, width: int = 80) -> str:
             str(main) + " …" if main is not None else json.dumps(args, ensure_ascii=False))
     else:
         text = str(args)
-    text = " ".join(text.split())
+    text = " ".join(clean(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def clip_lines(text: str, n: int = RESULT_LINES, width: int = 160) -> str:
-    lines = text.splitlines() or [""]
+    """The first ``n`` lines of ``text``, cleaned for a terminal, each cut at ``width``."""
+    lines = clean(text).splitlines() or [""]
     out = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in lines[:n]]
     if len(lines) > n:
         out.append(f"… ({len(lines) - n} more lines)")
@@ -68,6 +75,59 @@ def usage_line(result: Any) -> str:
     return " · ".join(parts)
 
 
+def denial_line(name: str, arguments: str, content: str) -> str:
+    """A denied call as one line: ``✗ denied bash(rm -rf x): the user said no``."""
+    reason = content.removeprefix("Error: ").removeprefix("denied: ")
+    reason = reason.split(". The call did not run", 1)[0]
+    return clean(f"✗ denied {name}({short_args(name, arguments, 60)}): {' '.join(reason.split())}")
+
+
+class _Holding:
+    """``suspended()``: while a question is on screen, events wait here and are shown after
+    it, so no tool output or streamed text lands inside the prompt."""
+
+    _held: list[Any] | None = None
+    _depth = 0
+
+    def _hold(self, event: Any) -> bool:
+        if self._held is None:
+            return False
+        self._held.append(event)
+        return True
+
+    def _before_prompt(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        self._before_prompt()
+        self._depth += 1
+        if self._held is None:
+            self._held = []
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                held, self._held = self._held, None
+                for event in held:
+                    self(event)  # type: ignore[operator]
+
+    def _deny(self, event: Any, err: Any) -> None:
+        """The one stderr line for a denied call (``-v`` or not)."""
+        name, arguments = getattr(self, "_calls", {}).pop(event.id, (event.name, ""))
+        line = denial_line(name, arguments, event.content)
+        err.write(f"\x1b[31m{line}\x1b[0m\n" if _isatty(err) else line + "\n")
+        err.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 class JsonOutput:
     """``--json``: every engine event as a line of JSON on stdout."""
 
@@ -90,7 +150,7 @@ class JsonOutput:
         yield
 
 
-class PlainOutput:
+class PlainOutput(_Holding):
     """Answer text to stdout as it streams; progress to stderr when someone can see it."""
 
     def __init__(self, progress: bool, show_reasoning: bool = True) -> None:
@@ -102,15 +162,32 @@ class PlainOutput:
         self.wrote = False
         self._in_reasoning = False
         self._dim = self.err.isatty()
+        #: the answer is cleaned only for a terminal; a pipe or a file gets the model's bytes
+        self._clean_out = Sanitizer() if _isatty(self.out) else None
+        self._clean_reasoning = Sanitizer()
+        self._calls: dict[str, tuple[str, str]] = {}
 
     def __call__(self, event: Any) -> None:
+        if self._hold(event):
+            return
         if type(event) is TextDelta:
             self._end_reasoning()
-            self.out.write(event.text)
+            text = self._clean_out.feed(event.text) if self._clean_out else event.text
+            if not text:
+                return
+            self.out.write(text)
             self.out.flush()
             self.wrote = True
-            self.ended_nl = event.text.endswith("\n")
+            self.ended_nl = text.endswith("\n")
             return
+        if type(event) is ToolCallComplete:
+            self._calls[event.id] = (event.name, event.arguments)
+        elif type(event) is ToolResult and event.status == "denied":
+            self._end_reasoning()
+            self._deny(event, self.err)
+            return
+        elif type(event) is ToolResult:
+            self._calls.pop(event.id, None)
         if type(event) is StepStart and event.step > 1 and self.wrote and not self.ended_nl:
             self.out.write("\n")  # the answers of two steps do not run together
             self.out.flush()
@@ -119,32 +196,42 @@ class PlainOutput:
             return
         if type(event) is ReasoningDelta and self.show_reasoning:
             self._in_reasoning = True
-            self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self._dim else event.text)
+            text = self._clean_reasoning.feed(event.text)
+            self.err.write(f"\x1b[2m{text}\x1b[0m" if self._dim and text else text)
             self.err.flush()
         elif type(event) is ToolCallComplete:
             self._end_reasoning()
-            self.err.write(f"→ {event.name}({short_args(event.name, event.arguments)})\n")
+            self.err.write(f"→ {clean(event.name)}({short_args(event.name, event.arguments)})\n")
+            self.err.flush()
         elif type(event) is ToolResult:
             mark = "✗" if event.is_error else "←"
             first = clip_lines(event.content, 1, 120)
-            self.err.write(f"{mark} {event.name}: {first} ({event.duration_ms / 1000:.1f} s)\n")
+            self.err.write(f"{mark} {clean(event.name)}: {first} "
+                           f"({event.duration_ms / 1000:.1f} s)\n")
+            self.err.flush()
         elif type(event) is Retrying:
-            self.err.write(f"… retrying in {event.delay_s:.1f} s: {event.error}\n")
+            self.err.write(f"… retrying in {event.delay_s:.1f} s: {clean(event.error)}\n")
+            self.err.flush()
 
     def _end_reasoning(self) -> None:
         if self._in_reasoning:
-            self.err.write("\n")
+            self.err.write(self._clean_reasoning.flush() + "\n")
+            self.err.flush()
             self._in_reasoning = False
+
+    def _before_prompt(self) -> None:
+        self._end_reasoning()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
         self._end_reasoning()
+        if self._clean_out is not None:
+            rest = self._clean_out.flush()
+            if rest:
+                self.out.write(rest)
+                self.wrote, self.ended_nl = True, rest.endswith("\n")
         if self.wrote and not self.ended_nl:
             self.out.write("\n")
-            self.out.flush()
-
-    @contextlib.contextmanager
-    def suspended(self) -> Iterator[None]:
-        yield
+        self.out.flush()
 
 
 def stable_prefix(text: str) -> int:
@@ -169,7 +256,7 @@ def stable_prefix(text: str) -> int:
     return stable
 
 
-class RichOutput:
+class RichOutput(_Holding):
     """Markdown on a terminal: finished blocks printed once, the tail re-rendered in a
     throttled Live region, tool calls as one compact line, results as a dim clipped block."""
 
@@ -182,6 +269,9 @@ class RichOutput:
         self.reasoning = ""
         self.live: Any = None
         self._last = 0.0
+        self._clean_text = Sanitizer()
+        self._clean_reasoning = Sanitizer()
+        self._calls: dict[str, tuple[str, str]] = {}
 
     # -- the live tail ------------------------------------------------------------------
     def _start_live(self) -> None:
@@ -199,7 +289,7 @@ class RichOutput:
         if self.reasoning and self.show_reasoning:
             parts.append(Text(self.reasoning[-2000:], style="dim italic"))
         if self.text:
-            parts.append(Markdown(self.text, code_theme=self.code_theme))
+            parts.append(Markdown(self.text, code_theme=self.code_theme, hyperlinks=False))
         return Group(*parts)
 
     def _refresh(self, force: bool = False) -> None:
@@ -222,7 +312,7 @@ class RichOutput:
             block, self.text = self.text[:cut], self.text[cut:]
             if block.strip():
                 from rich.markdown import Markdown
-                self._print(Markdown(block, code_theme=self.code_theme))
+                self._print(Markdown(block, code_theme=self.code_theme, hyperlinks=False))
 
     def _print(self, renderable: Any) -> None:
         self.console.print(renderable)
@@ -235,25 +325,34 @@ class RichOutput:
 
     # -- events -------------------------------------------------------------------------
     def __call__(self, event: Any) -> None:
+        if self._hold(event):
+            return
         t = type(event)
         if t is TextDelta:
+            self.reasoning += self._clean_reasoning.flush()
             if self.reasoning:
                 self._stop_live()
                 self._flush_reasoning()
-            self.text += event.text
-            if "\n" in event.text:
+            text = self._clean_text.feed(event.text)
+            self.text += text
+            if "\n" in text:
                 self._flush_text()
             self._refresh()
         elif t is ReasoningDelta:
-            self.reasoning += event.text
+            self.reasoning += self._clean_reasoning.feed(event.text)
             if self.show_reasoning:
                 self._refresh()
         elif t is ToolCallComplete:
             self._settle()
-            self.console.print(f"[bold cyan]⏺ {event.name}[/]([dim]{_esc(short_args(event.name, event.arguments))}[/])",
+            self._calls[event.id] = (event.name, event.arguments)
+            self.console.print(f"[bold cyan]⏺ {_esc(clean(event.name))}[/]([dim]{_esc(short_args(event.name, event.arguments))}[/])",
                                highlight=False)
         elif t is ToolResult:
             self._settle()
+            if event.status == "denied":
+                self._deny(event, sys.stderr)
+                return
+            self._calls.pop(event.id, None)
             style = "red" if event.is_error else "dim"
             from rich.text import Text
             body = Text(clip_lines(event.content), style=style)
@@ -261,9 +360,11 @@ class RichOutput:
             self.console.print(body)
         elif t is Retrying:
             self._settle()
-            self.console.print(f"[yellow]… retrying in {event.delay_s:.1f} s: {_esc(event.error)}[/]")
+            self.console.print(f"[yellow]… retrying in {event.delay_s:.1f} s: {_esc(clean(event.error))}[/]")
 
     def _settle(self) -> None:
+        self.text += self._clean_text.flush()
+        self.reasoning += self._clean_reasoning.flush()
         self._stop_live()
         self._flush_reasoning()
         self._flush_text(everything=True)
@@ -271,11 +372,9 @@ class RichOutput:
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
         self._settle()
 
-    @contextlib.contextmanager
-    def suspended(self) -> Iterator[None]:
+    def _before_prompt(self) -> None:
         """Takes the live region down while the person is asked something."""
         self._settle()
-        yield
 
 
 def _esc(text: str) -> str:
