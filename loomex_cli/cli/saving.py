@@ -38,3 +38,17 @@ def previous(opts: Any) -> Any:
     if conv is None:
         fail("there is no saved conversation to continue", USAGE)
     return conv
+
+
+def drop_unanswered(messages: list[Any]) -> list[Any]:
+    """The history to send next: a user message that got no answer (its turn failed, or was
+    interrupted before any reply) is left out, so the next request never has two user
+    messages in a row. The saved conversation keeps it (it is what happened); /retry in the
+    REPL sends it again."""
+    out = []
+    for i, m in enumerate(messages):
+        nxt = messages[i + 1] if i + 1 < len(messages) else None
+        if m.role == "user" and (nxt is None or nxt.role == "user"):
+            continue
+        out.append(m)
+    return out
