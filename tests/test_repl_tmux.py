@@ -228,3 +228,29 @@ def wait_requests(replay, name, n, timeout=15):
     while len(replay.requests(name)) < n:
         assert time.monotonic() < deadline, f"{len(replay.requests(name))} requests, wanted {n}"
         time.sleep(0.05)
+
+
+def test_compact_never_makes_the_context_bigger(term, replay, tmp_path):
+    from test_compaction import summary_reply
+
+    def respond(body):
+        if body.get("stream") is not True:  # a summary far longer than what it replaces
+            return summary_reply("SUMMARY: " + "long-winded " * 400)
+        return Reply.text(f"short {sum(m['role'] == 'user' for m in body['messages'])}")
+    name = replay.unique_name("compact-grow")
+    env = CliEnv(tmp_path, replay.responder(name, respond))
+    t = term(env)
+    for n, q in enumerate(("q one", "q two", "q three"), 1):
+        t.type(q)
+        t.keys("Enter")
+        t.wait_for(f"short {n}")
+    t.type("/compact")
+    t.keys("Enter")
+    t.wait_for("would not make the context smaller")
+    assert "compacted:" not in t.screen()
+    t.type("q four")
+    t.keys("Enter")
+    t.wait_for("short 4")
+    last = replay.requests(name)[-1].body["messages"]
+    assert [m["content"] for m in last if m["role"] == "user"] == ["q one", "q two", "q three", "q four"]
+    assert not any("SUMMARY" in (m.get("content") or "") for m in last)
