@@ -213,3 +213,16 @@ def test_no_help_mentions_the_seed(tmp_path):
         done = env.run(*c, "--help")
         assert done.code == 0, (c, done.err)
         assert "seed" not in done.out.lower(), shlex.join(c)
+
+
+def test_the_model_line_in_a_terminal(cli, replay, tmux):
+    from cli_support import Term
+    env = cli([Reply.text("hello there")])
+    t = Term(tmux, env.env(), [loomex_bin(), "say hello"])
+    try:
+        screen = t.wait_for("EXITED=0")
+        lines = screen.splitlines()
+        assert any(ln.startswith("model replay/test-model · provider replay (") for ln in lines)
+        assert "hello there" in screen
+    finally:
+        t.close()
