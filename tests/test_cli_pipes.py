@@ -226,3 +226,13 @@ def test_the_model_line_in_a_terminal(cli, replay, tmux):
         assert "hello there" in screen
     finally:
         t.close()
+
+
+def test_drop_unanswered_keeps_a_compaction_note_in_a_live_conversation():
+    from loomex_cli.cli.saving import drop_unanswered
+    from loomex_cli.engine.messages import Message
+    note, q3, a3 = Message.user("[summary]"), Message.user("q3"), Message.assistant("a3")
+    live = [Message.system("s"), note, q3, a3, Message.user("failed")]
+    assert drop_unanswered(live) == live[:4]  # only the trailing, unanswered one goes
+    saved = [Message.system("s"), Message.user("failed"), q3, a3, Message.user("failed too")]
+    assert drop_unanswered(saved, saved=True) == [saved[0], q3, a3]

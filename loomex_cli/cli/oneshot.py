@@ -56,7 +56,7 @@ def run_once(opts: Any) -> int:
 
     user = Message.user(text)
     if before is not None:
-        start = [*drop_unanswered(before.messages), user]
+        start = [*drop_unanswered(before.messages, saved=True), user]
     else:
         start = [Message.system(setup.system), user] if setup.system else [user]
     rec = recorder(setup.model, "run", opts, setup.config)

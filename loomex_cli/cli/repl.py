@@ -197,7 +197,7 @@ class Repl:
     def _fresh(self) -> list[Message]:
         """What a conversation starts from: the resumed one, or the system prompt."""
         if self.before is not None:
-            return drop_unanswered(list(self.before.messages))
+            return drop_unanswered(list(self.before.messages), saved=True)
         return [Message.system(self.setup.system)] if self.setup.system else []
 
     # -- slash commands -----------------------------------------------------------------
