@@ -21,6 +21,8 @@ class DefaultGroup(TyperGroup):
     default = "run"
     #: how to pass a word that looks like a misspelt command to the default command
     as_argument = "to send it as a prompt: {} -- {}"
+    #: no arguments but piped stdin: run the default command (`echo hi | loomex`)
+    piped_runs_default = True
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args:
@@ -33,7 +35,7 @@ class DefaultGroup(TyperGroup):
                         ctx.fail(f"No such command {first!r}. Did you mean {match[0]!r}? "
                                  f"({self.as_argument.format(ctx.info_name, first)})")
                 args = [self.default, *args]
-        elif self.default == "run":
+        elif self.piped_runs_default:
             from .stdin import stdin_kind
             if stdin_kind() in ("pipe", "file"):
                 args = [self.default]  # `echo hi | loomex`
@@ -61,6 +63,7 @@ class HistoryGroup(DefaultGroup):
     """``loomex history QUERY`` and ``loomex history -n 5`` mean ``history list ...``."""
     default = "list"
     as_argument = "to search for it: {} list {}"
+    piped_runs_default = False
 
 
 history_app = typer.Typer(cls=HistoryGroup, invoke_without_command=True,
