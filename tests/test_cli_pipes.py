@@ -236,3 +236,23 @@ def test_drop_unanswered_keeps_a_compaction_note_in_a_live_conversation():
     assert drop_unanswered(live) == live[:4]  # only the trailing, unanswered one goes
     saved = [Message.system("s"), Message.user("failed"), q3, a3, Message.user("failed too")]
     assert drop_unanswered(saved, saved=True) == [saved[0], q3, a3]
+
+
+def test_a_config_error_comes_before_waiting_for_stdin(cli, replay):
+    """A misconfigured run fails at once, not after the build piped into it has finished."""
+    env = cli([Reply.text("never")])
+    r, w = os.pipe()  # a producer that has not written anything yet, and may take hours
+    try:
+        p = subprocess.run([loomex_bin(), "-m", "nosuchprovider/x", "why did it fail"], stdin=r,
+                           capture_output=True, text=True, env=env.env(), timeout=30)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert p.returncode == 3 and "nosuchprovider" in p.stderr and NOTE not in p.stderr
+
+
+def test_no_prompt_and_nothing_to_read_is_a_usage_error(cli, replay):
+    env = cli([Reply.text("never")])
+    assert env.run("--no-stdin", "").code == 2
+    done = env.run("", input="   \n")  # a pipe that brings only blanks
+    assert done.code == 2 and "no prompt" in done.err

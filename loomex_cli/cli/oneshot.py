@@ -8,23 +8,18 @@ from typing import Any
 from ..engine.messages import Message
 from .exits import INTERRUPTED, LIMIT, OK, USAGE, code_for, fail, say
 from .setup import Setup, stderr_is_tty, stdout_is_tty
-from .stdin import NOTE, compose, read_piped
+from .stdin import NOTE, compose, read_piped, stdin_readable
 
 #: a rough, provider-neutral tokens-per-character estimate for the pre-flight size check
 CHARS_PER_TOKEN = 4
 
 
-def run_once(opts: Any) -> int:
-    piped = None
-    if not opts.no_stdin:
-        got = read_piped(lambda: say(NOTE))
-        if got.bad_utf8:
-            say("stdin is not valid UTF-8; undecodable bytes were replaced")
-        piped = got.text
-    text = compose(opts.prompt, piped)
-    if not text.strip():
-        fail("no prompt: give one (loomex \"...\") or pipe text in", USAGE)
+NO_PROMPT = "no prompt: give one (loomex \"...\") or pipe text in"
 
+
+def run_once(opts: Any) -> int:
+    if not opts.prompt.strip() and (opts.no_stdin or not stdin_readable()):
+        fail(NO_PROMPT, USAGE)
     from .saving import drop_unanswered, previous, recorder
     before = previous(opts)
     if before is not None and not opts.model and before.model:
@@ -35,6 +30,17 @@ def run_once(opts: Any) -> int:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
             f"assuming a {agent.context_window:,}-token window")
+    # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
+    # not after the build piped in has run for ten minutes
+    piped = None
+    if not opts.no_stdin:
+        got = read_piped(lambda: say(NOTE))
+        if got.bad_utf8:
+            say("stdin is not valid UTF-8; undecodable bytes were replaced")
+        piped = got.text
+    text = compose(opts.prompt, piped)
+    if not text.strip():
+        fail(NO_PROMPT, USAGE)
     est = len(text) // CHARS_PER_TOKEN
     if est > agent.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "

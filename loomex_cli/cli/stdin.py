@@ -14,6 +14,8 @@ LIMIT = 64 * 1024 * 1024
 #: after this long without data from a pipe, one note on stderr says what loomex waits for
 NOTE_AFTER_S = 3.0
 NOTE = "waiting for stdin; Ctrl-D or --no-stdin to skip"
+#: what stdin_kind() says of a stdin that is read (never a terminal or /dev/null)
+READABLE = ("pipe", "file", "memory", "other")
 
 
 def stdin_kind() -> str:
@@ -43,6 +45,11 @@ def stdin_kind() -> str:
     return "other"
 
 
+def stdin_readable() -> bool:
+    """Whether :func:`read_piped` would read anything at all (a pipe, a file...)."""
+    return stdin_kind() in READABLE
+
+
 class Piped:
     """What stdin gave: ``text`` (None when nothing), and whether bytes had to be replaced."""
 
@@ -57,7 +64,7 @@ def read_piped(note: Callable[[], None] | None = None,
     (``make 2>&1 | loomex "why"``). A pipe silent for ``note_after`` seconds calls ``note``
     once, so an open pipe is never a silent hang. Ctrl-C while waiting exits 130 quietly."""
     kind = stdin_kind()
-    if kind not in ("pipe", "file", "memory", "other"):
+    if kind not in READABLE:
         return Piped(None)
     if kind == "memory":
         data = sys.stdin.read()
