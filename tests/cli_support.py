@@ -72,7 +72,7 @@ class Term:
         self.name = "lx-" + uuid.uuid4().hex[:8]
         self.sock = ["-L", self.name]
         envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
-                        if k.startswith(("LOOMEX_", "REPLAY_")) or k in ("PATH", "HOME", "NO_COLOR"))
+                        if k.startswith(("LOOMEX_", "REPLAY_")) or k in ("PATH", "HOME", "NO_COLOR", "EDITOR", "VISUAL"))
         line = f"env {envs} TERM=xterm-256color {' '.join(map(shlex.quote, cmd))}; echo EXITED=$?; sleep 30"
         subprocess.run([tmux, *self.sock, "new-session", "-d", "-s", self.name, "-x", "100", "-y", "40",
                         "bash", "--norc", "-c", line], check=True)
@@ -82,6 +82,13 @@ class Term:
 
     def type(self, text: str) -> None:
         subprocess.run([self.tmux, *self.sock, "send-keys", "-t", self.name, "-l", text], check=True)
+
+    def paste(self, text: str) -> None:
+        """Pastes ``text`` as a terminal does (bracketed, when the program asked for it)."""
+        buf = self.name + "-paste"
+        subprocess.run([self.tmux, *self.sock, "set-buffer", "-b", buf, text], check=True)
+        subprocess.run([self.tmux, *self.sock, "paste-buffer", "-p", "-d", "-b", buf, "-t", self.name],
+                       check=True)
 
     def screen(self) -> str:
         return subprocess.run([self.tmux, *self.sock, "capture-pane", "-p", "-t", self.name, "-S", "-200"],

@@ -41,22 +41,31 @@ def test_loop_signal_handler_is_removed_afterwards():
     assert asyncio.run(main()) is False
 
 
-def test_silent_pipe_check_without_select(monkeypatch):
-    """Where select() cannot wait on a pipe (Windows), a peeking thread decides."""
+def test_stdin_is_read_to_eof_without_select(monkeypatch):
+    """Where select() cannot wait on a pipe (Windows), a reading thread does the waiting: a
+    silent pipe gets the note once, and the data that comes later is all read."""
     import io
     import sys
+    import threading
 
     from loomex_cli.cli import stdin as st
 
     def no_select(*_a):
         raise OSError("select on a pipe is not supported here")
     monkeypatch.setattr(st.select, "select", no_select)
+    monkeypatch.setattr(st, "stdin_kind", lambda: "pipe")
     r, w = os.pipe()
+    notes: list[str] = []
+
+    def late_writer() -> None:
+        while not notes:  # write only once the note is out: the pipe was silent until then
+            threading.Event().wait(0.02)
+        os.write(w, b"late data\n")
+        os.close(w)
     try:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(r, closefd=False))))
-        assert st._data_within(0.2) is False  # silent: the writer is open and writes nothing
-        os.write(w, b"late data\n")
-        assert st._data_within(2.0) is True
+        threading.Thread(target=late_writer, daemon=True).start()
+        got = st.read_piped(lambda: notes.append("note"), note_after=0.2)
+        assert got.text == "late data\n" and notes == ["note"]
     finally:
-        os.close(w)
         os.close(r)

@@ -90,7 +90,7 @@ def test_multiline_and_slash_commands(term, replay, tmp_path):
     t.wait_for("over 1 turns")
     t.type("/model replay/another")
     t.keys("Enter")
-    t.wait_for("model: replay/another")
+    t.wait_for("model replay/another · provider replay")
     t.type("/model nosuch/x")
     t.keys("Enter")
     t.wait_for("unknown provider 'nosuch'")
@@ -107,3 +107,150 @@ def test_multiline_and_slash_commands(term, replay, tmp_path):
     t.keys("C-c")  # clears the line, stays in the REPL
     t.keys("C-d")
     t.wait_for("EXITED=0")
+
+
+def user_texts(replay, name, i=-1):
+    return [m["content"] for m in replay.requests(name)[i].body["messages"] if m["role"] == "user"]
+
+
+def no_two_users(replay, name, i=-1):
+    roles = [m["role"] for m in replay.requests(name)[i].body["messages"]]
+    return all(not (a == b == "user") for a, b in zip(roles, roles[1:]))
+
+
+def test_failed_turn_retry_and_clear(term, replay, tmp_path):
+    err = Reply.json({"error": {"message": "bad request, try later"}}, status=400)
+    name, url = replay.new_script([err, Reply.text("second ok", usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}),
+                                   Reply.text("retried ok")], prefix="retry")
+    env = CliEnv(tmp_path, url)
+    t = term(env)
+    t.type("first question")
+    t.keys("Enter")
+    t.wait_for("bad request")
+    t.type("second question")
+    t.keys("Enter")
+    t.wait_for("second ok")
+    assert no_two_users(replay, name) and user_texts(replay, name) == ["second question"]
+    t.type("/retry")
+    t.keys("Enter")
+    t.wait_for("retried ok")
+    assert no_two_users(replay, name) and user_texts(replay, name) == ["second question"]
+    t.type("/usage")
+    t.keys("Enter")
+    t.wait_for("over 3 turns")  # the failed one too
+    t.type("/clear")
+    t.keys("Enter")
+    t.wait_for("a new conversation")
+    t.type("/usage")
+    t.keys("Enter")
+    t.wait_for("0 in / 0 out tokens over 0 turns")
+    t.keys("C-d")
+    t.wait_for("EXITED=0")
+    from loomex_cli.engine.store import Store
+    with Store.open(env.data / "conversations.db", create=False) as s:
+        conv = s.last()
+    # the saved conversation is what happened: the failed question is there
+    assert [m.content for m in conv.messages if m.role == "user"] == \
+        ["first question", "second question", "second question"]
+
+
+def test_model_completion_file_paste_search_and_editor(term, replay, tmp_path):
+    name, url = replay.new_script([Reply.text("ok")], prefix="grown", repeat_last=True)
+    env = CliEnv(tmp_path, url, extra_config='models = ["alpha-model", "beta-model"]\n')
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\n{ cat "$1"; printf "edited in the editor"; } > "$1.new" && mv "$1.new" "$1"\n')
+    editor.chmod(0o755)
+    env_vars = env.env(EDITOR=str(editor))
+    t = Term(tmux_path(), env_vars, [loomex_bin(), "chat"])
+    try:
+        t.wait_for("›")
+        t.type("/model replay/be")
+        t.wait_for("replay/beta-model")  # the completion menu offers it
+        t.keys("Tab")
+        t.keys("Enter")
+        t.wait_for("model replay/beta-model · provider replay")
+
+        notes = tmp_path / "notes.txt"
+        notes.write_text("hello file\n")
+        t.type(f"/file {notes}")
+        t.keys("Enter")
+        t.wait_for("added")
+        t.type("what is in it")
+        t.keys("Enter")
+        t.wait_for("ok")
+        assert user_texts(replay, name)[-1] == f'what is in it\n\n<file path="{notes}">\nhello file\n</file>'
+        assert replay.requests(name)[-1].body["model"] == "beta-model"
+
+        sent = len(replay.requests(name))
+        t.paste("pasted one\npasted two\n\npasted four")
+        t.wait_for("pasted four")
+        assert len(replay.requests(name)) == sent  # the newlines did not send it
+        t.keys("Enter")
+        t.wait_for("›", after=3)
+        wait_requests(replay, name, sent + 1)
+        assert user_texts(replay, name)[-1] == "pasted one\npasted two\n\npasted four"
+
+        t.keys("C-r")
+        t.type("in it")
+        t.wait_for("what is in it", after=1)
+        t.keys("Enter")  # takes the match into the line
+        t.keys("Enter")  # and sends it
+        wait_requests(replay, name, sent + 2)
+        assert user_texts(replay, name)[-1] == "what is in it"
+
+        t.type("/edit")
+        t.keys("Enter")
+        t.wait_for("› edited in the editor")
+        t.keys("Enter")
+        wait_requests(replay, name, sent + 3)
+        assert user_texts(replay, name)[-1] == "edited in the editor"
+
+        t.type("start ")
+        t.keys("C-x", "C-e")
+        t.wait_for("› start edited in the editor")
+        t.keys("Enter")
+        wait_requests(replay, name, sent + 4)
+        assert user_texts(replay, name)[-1] == "start edited in the editor"
+        t.keys("C-d")
+        t.wait_for("EXITED=0")
+    finally:
+        t.close()
+
+
+def tmux_path() -> str:
+    import shutil
+    return shutil.which("tmux") or "tmux"
+
+
+def wait_requests(replay, name, n, timeout=15):
+    import time
+    deadline = time.monotonic() + timeout
+    while len(replay.requests(name)) < n:
+        assert time.monotonic() < deadline, f"{len(replay.requests(name))} requests, wanted {n}"
+        time.sleep(0.05)
+
+
+def test_compact_never_makes_the_context_bigger(term, replay, tmp_path):
+    from test_compaction import summary_reply
+
+    def respond(body):
+        if body.get("stream") is not True:  # a summary far longer than what it replaces
+            return summary_reply("SUMMARY: " + "long-winded " * 400)
+        return Reply.text(f"short {sum(m['role'] == 'user' for m in body['messages'])}")
+    name = replay.unique_name("compact-grow")
+    env = CliEnv(tmp_path, replay.responder(name, respond))
+    t = term(env)
+    for n, q in enumerate(("q one", "q two", "q three"), 1):
+        t.type(q)
+        t.keys("Enter")
+        t.wait_for(f"short {n}")
+    t.type("/compact")
+    t.keys("Enter")
+    t.wait_for("would not make the context smaller")
+    assert "compacted:" not in t.screen()
+    t.type("q four")
+    t.keys("Enter")
+    t.wait_for("short 4")
+    last = replay.requests(name)[-1].body["messages"]
+    assert [m["content"] for m in last if m["role"] == "user"] == ["q one", "q two", "q three", "q four"]
+    assert not any("SUMMARY" in (m.get("content") or "") for m in last)

@@ -123,6 +123,9 @@ def test_serve_denies_tools_that_need_approval_unless_a_rule_allows_them(replay,
     assert outcome == {"c1": "tool-output-error", "c2": "tool-output-available"}
     denied = next(c for c in chunks if c.get("toolCallId") == "c1" and "errorText" in c)
     assert "denied" in denied["errorText"]
+    # the reason says what would allow it; serve has no --yes to suggest
+    assert '[tools.write_file] allow = ["outside.txt"]' in denied["errorText"]
+    assert "--yes" not in denied["errorText"] and "terminal" not in denied["errorText"]
     assert not (tmp_path / "work" / "outside.txt").exists()
     assert (tmp_path / "work" / "notes" / "ok.txt").read_text() == "ok"
 

@@ -19,6 +19,10 @@ class DefaultGroup(TyperGroup):
     name gets "did you mean" instead of an LLM call."""
 
     default = "run"
+    #: how to pass a word that looks like a misspelt command to the default command
+    as_argument = "to send it as a prompt: {} -- {}"
+    #: no arguments but piped stdin: run the default command (`echo hi | loomex`)
+    piped_runs_default = True
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args:
@@ -29,9 +33,9 @@ class DefaultGroup(TyperGroup):
                     match = difflib.get_close_matches(first, list(self.commands), 1, 0.75)
                     if match:
                         ctx.fail(f"No such command {first!r}. Did you mean {match[0]!r}? "
-                                 f"(to send it as a prompt: {ctx.info_name} -- {first})")
+                                 f"({self.as_argument.format(ctx.info_name, first)})")
                 args = [self.default, *args]
-        else:
+        elif self.piped_runs_default:
             from .stdin import stdin_kind
             if stdin_kind() in ("pipe", "file"):
                 args = [self.default]  # `echo hi | loomex`
@@ -45,7 +49,7 @@ app = typer.Typer(
     help="loomex: an agent for your terminal, over any OpenAI-compatible API.",
     epilog='Prompts that start with "-": loomex -- "-x is a flag?"  '
            "Exit codes: 0 ok, 1 internal, 2 usage, 3 config, 4 auth, 5 provider, "
-           "6 rate limited, 7 limit reached, 130 interrupted.",
+           "6 rate limited, 7 limit reached, 130 interrupted, 141 stdout closed (| head).",
 )
 keys_app = typer.Typer(help="Manage stored API keys (keys.toml, mode 0600).", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -53,8 +57,19 @@ config_app = typer.Typer(help="Where the config lives and what it says.", no_arg
                          rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
-history_app = typer.Typer(help="Saved conversations: list (the default), show, export, rm.",
-                          invoke_without_command=True, rich_markup_mode=None)
+
+
+class HistoryGroup(DefaultGroup):
+    """``loomex history QUERY`` and ``loomex history -n 5`` mean ``history list ...``."""
+    default = "list"
+    as_argument = "to search for it: {} list {}"
+    piped_runs_default = False
+
+
+history_app = typer.Typer(cls=HistoryGroup, invoke_without_command=True,
+                          rich_markup_mode=None,
+                          help="Saved conversations: list (the default: `loomex history "
+                               "[QUERY] [-n N]`), show, export, rm.")
 app.add_typer(history_app, name="history")
 
 
@@ -108,6 +123,10 @@ def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         say("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # `loomex ... | head -1`: the reader left; quietly (pipes.py)
+        from .pipes import BROKEN_PIPE, silence_stdout
+        silence_stdout()
+        raise typer.Exit(BROKEN_PIPE) from None
     except Exception as e:  # noqa: BLE001
         from ..wire.errors import LoomexError
         if debug:
@@ -130,7 +149,7 @@ JSON = typer.Option(False, "--json", help="One JSON object per event on stdout, 
 QUIET = typer.Option(False, "-q", "--quiet", help="Only the answer: no progress, no usage line")
 YES = typer.Option(False, "-y", "--yes", help="Approve tool calls that need approval (dangerous ones still need an allow rule)")
 NO_STDIN = typer.Option(False, "--no-stdin", help="Never read stdin")
-WAIT_STDIN = typer.Option(False, "--stdin", help="Wait for piped stdin however long it takes")
+WAIT_STDIN = typer.Option(False, "--stdin", hidden=True, help="No effect: piped stdin is always read to EOF (kept so old scripts work)")
 VERBOSE = typer.Option(False, "-v", "--verbose", help="Progress on stderr even when it is not a terminal")
 NO_REASONING = typer.Option(False, "--no-reasoning", help="Hide the model's reasoning")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks")
@@ -163,7 +182,7 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
 
 
 @app.command(help="An interactive conversation (the REPL).")
-def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Accepted as in the seed; chat is always interactive"),
+def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Accepted for compatibility; chat is always interactive"),
          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
          max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, yes: bool = YES,
@@ -281,8 +300,15 @@ def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
+    code: Any = 0
     try:
         app(args=args, prog_name="loomex")
+    except SystemExit as e:
+        code = e.code
     except KeyboardInterrupt:
         say("interrupted")
-        sys.exit(130)
+        code = 130
+    from .pipes import BROKEN_PIPE, flush_stdout
+    if not flush_stdout():  # the reader left before the last of the output was flushed
+        code = BROKEN_PIPE
+    sys.exit(code)

@@ -37,10 +37,9 @@ def _stdout_pipe() -> Iterator[None]:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(0) from None
+        from .pipes import BROKEN_PIPE, silence_stdout
+        silence_stdout()
+        raise SystemExit(BROKEN_PIPE) from None
 
 
 def _color() -> bool:

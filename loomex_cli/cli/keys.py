@@ -79,19 +79,30 @@ def show_config() -> None:
         _print_masked(read_toml(kp), all_secret=True)
 
 
+#: a setting or header whose name has one of these holds a secret (Authorization, x-api-key,
+#: X-Auth-Token, api_key, client_secret, ...)
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "cookie", "credential")
+#: values that are credentials whatever their name says
+SECRET_PREFIXES = ("bearer ", "basic ", "sk-", "sk_")
+
+
+def looks_secret(name: str, value: str) -> bool:
+    n = name.lower()
+    if n.endswith(("_env", "_cmd")):  # the name of a variable, a command: not the secret
+        return value.lower().startswith(SECRET_PREFIXES)
+    return any(w in n for w in SECRET_WORDS) or value.lower().startswith(SECRET_PREFIXES)
+
+
 def _print_masked(data: dict, all_secret: bool = False) -> None:
     import tomli_w
 
     def walk(d: dict) -> dict:
-        out = {}
+        out: dict = {}
         for k, v in d.items():
             if isinstance(v, dict):
                 out[k] = walk(v)
-            elif isinstance(v, str) and (all_secret or k in ("api_key",) or k.lower().endswith("key")
-                                         and "env" not in k.lower()):
+            elif isinstance(v, str) and (all_secret or looks_secret(str(k), v)):
                 out[k] = mask(v)
-            elif k == "headers" and isinstance(v, dict):
-                out[k] = {hk: mask(hv) for hk, hv in v.items()}
             else:
                 out[k] = v
         return out

@@ -188,11 +188,7 @@ def list_models(query: str | None, as_json: bool) -> None:
     else:
         text = ("no models: no provider is configured (export a key such as "
                 "OPENROUTER_API_KEY, or run `loomex keys set PROVIDER`)")
-    try:
-        print(text)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `loomex models | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(text)  # `loomex models | head`: a BrokenPipeError ends it quietly (pipes.py)
 
 
 def list_tools() -> None:

@@ -8,27 +8,19 @@ from typing import Any
 from ..engine.messages import Message
 from .exits import INTERRUPTED, LIMIT, OK, USAGE, code_for, fail, say
 from .setup import Setup, stderr_is_tty, stdout_is_tty
-from .stdin import GRACE_S, compose, read_piped
+from .stdin import NOTE, compose, read_piped, stdin_readable
 
 #: a rough, provider-neutral tokens-per-character estimate for the pre-flight size check
 CHARS_PER_TOKEN = 4
 
 
-def run_once(opts: Any) -> int:
-    piped = None
-    if not opts.no_stdin:
-        got = read_piped(None if (opts.wait_stdin or not opts.prompt) else GRACE_S)
-        if got.skipped_silent:
-            say(f"stdin sent nothing within {GRACE_S:g} s; going on without it "
-                "(use --stdin to wait for it, --no-stdin to skip this check)")
-        if got.bad_utf8:
-            say("stdin is not valid UTF-8; undecodable bytes were replaced")
-        piped = got.text
-    text = compose(opts.prompt, piped)
-    if not text.strip():
-        fail("no prompt: give one (loomex \"...\") or pipe text in", USAGE)
+NO_PROMPT = "no prompt: give one (loomex \"...\") or pipe text in"
 
-    from .saving import previous, recorder
+
+def run_once(opts: Any) -> int:
+    if not opts.prompt.strip() and (opts.no_stdin or not stdin_readable()):
+        fail(NO_PROMPT, USAGE)
+    from .saving import drop_unanswered, previous, recorder
     before = previous(opts)
     if before is not None and not opts.model and before.model:
         opts.model = before.model  # go on with the model the conversation had
@@ -38,13 +30,31 @@ def run_once(opts: Any) -> int:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
             f"assuming a {agent.context_window:,}-token window")
+    # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
+    # not after the build piped in has run for ten minutes
+    piped = None
+    if not opts.no_stdin:
+        got = read_piped(lambda: say(NOTE))
+        if got.bad_utf8:
+            say("stdin is not valid UTF-8; undecodable bytes were replaced")
+        piped = got.text
+    text = compose(opts.prompt, piped)
+    if not text.strip():
+        fail(NO_PROMPT, USAGE)
     est = len(text) // CHARS_PER_TOKEN
     if est > agent.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
              f"({agent.context_window:,}); nothing was sent. Cut it down or pick a larger model",
              USAGE)
 
-    out = _output(opts)
+    from .pipes import PipeGuard
+    out = PipeGuard(_output(opts))
+    from .announce import model_line, start_event
+    if opts.json:
+        import json
+        out.write(json.dumps(start_event(setup), ensure_ascii=False) + "\n")
+    elif opts.verbose or (stderr_is_tty() and not opts.quiet):
+        say_dim(model_line(setup))
     from .ask import make_askers, tty_available
     can_ask = tty_available() and not opts.json
     ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
@@ -52,7 +62,7 @@ def run_once(opts: Any) -> int:
 
     user = Message.user(text)
     if before is not None:
-        start = [*before.messages, user]
+        start = [*drop_unanswered(before.messages, saved=True), user]
     else:
         start = [Message.system(setup.system), user] if setup.system else [user]
     rec = recorder(setup.model, "run", opts, setup.config)
@@ -72,8 +82,12 @@ def run_once(opts: Any) -> int:
     extra: dict[str, Any] = {"model": setup.model}
     if rec is not None and rec.conv_id:
         extra["conversation_id"] = rec.conv_id
+    from . import pipes
     if result is not None:
         out.finish(result, extra) if opts.json else out.finish(result)
+    if pipes.broken():
+        return pipes.BROKEN_PIPE  # the reader left: no message, no usage line (pipes.py)
+    if result is not None:
         if not opts.quiet and not opts.json and (stderr_is_tty() or opts.verbose):
             from .render import usage_line
             say_dim(usage_line(result))
@@ -123,9 +137,10 @@ async def _run(agent: Any, setup: Setup, messages: list[Message], sink: Any, app
     from ..engine.loop import arun
     from ..wire.client import close_client
     from .interrupt import on_interrupt
+    from .pipes import on_broken_pipe
     task = asyncio.current_task()
     try:
-        with on_interrupt(task.cancel):  # type: ignore[union-attr]
+        with on_interrupt(task.cancel), on_broken_pipe(task.cancel):  # type: ignore[union-attr]
             result = await arun(agent, messages, sink=sink, approver=approver,
                                 ask_human=ask_human, route=setup.route)
         return result, None

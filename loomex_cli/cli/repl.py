@@ -1,9 +1,13 @@
 """``loomex chat``: the REPL.
 
-Enter sends; Esc-Enter / Alt-Enter inserts a newline (pasted newlines are kept). Ctrl-C while
-an answer streams or a tool runs cancels that answer (its tools' processes are killed), keeps
-what was streamed, and returns to the prompt; Ctrl-C on the prompt clears the line; Ctrl-D on
-an empty prompt exits with 0. History lives in the data directory.
+Enter sends; Esc-Enter / Alt-Enter inserts a newline; a paste is inserted whole and never
+sends early (repl_prompt.py has the keys: Ctrl-R, Ctrl-X Ctrl-E...). Ctrl-C while an answer
+streams or a tool runs cancels that answer (its tools' processes are killed), keeps what was
+streamed, and returns to the prompt; Ctrl-C on the prompt clears the line; Ctrl-D on an empty
+prompt exits with 0. History lives in the data directory.
+
+A turn that got no answer (the provider failed, or Ctrl-C came before any reply) stays in the
+saved conversation but is not sent again with the next message: /retry sends it again.
 """
 
 from __future__ import annotations
@@ -17,19 +21,26 @@ from ..engine.messages import Message
 from ..engine.result import add_usage
 from ..wire.errors import LoomexError
 from .exits import CliError, say
+from .saving import drop_unanswered
 from .setup import Setup, stdout_is_tty
 
 COMMANDS = {
     "/help": "show this help",
-    "/model": "/model NAME: switch model (no NAME: show it)",
+    "/model": "/model NAME: switch model (Tab completes; no NAME: show it)",
     "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
-    "/clear": "start a new conversation",
+    "/retry": "send the last message again (after an error, or for another answer)",
+    "/file": "/file PATH: add a text file to your next message",
+    "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
+    "/clear": "start a new conversation (and reset /usage)",
     "/usage": "tokens used in this conversation",
     "/compact": "/compact [INSTRUCTIONS]: summarise the older part now (kept in full on disk)",
     "/save": "/save FILE: write the conversation as Markdown",
     "/exit": "leave (Ctrl-D does too)",
 }
+#: keys worth knowing, for /help
+KEYS = ("Enter sends · Esc-Enter new line · Ctrl-R search history · Ctrl-X Ctrl-E edit in "
+        "$EDITOR · Ctrl-C stop the answer · Ctrl-D leave")
 
 
 def run_repl(opts: Any) -> int:
@@ -58,6 +69,11 @@ class Repl:
         self.opts = opts
         self.usage: dict[str, Any] = {}
         self.turns = 0
+        #: the text of the last message sent (/retry), /file blocks for the next one, and
+        #: what the next prompt starts with (/edit)
+        self.last_text = _last_user_text(before.messages) if before is not None else ""
+        self.attached: list[str] = []
+        self.prefill = ""
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) if stdout_is_tty() \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
         from .ask import make_askers, tty_available
@@ -65,69 +81,43 @@ class Repl:
             else (None, None)
         self.approver = setup.policy(ask_approval)
 
-    # -- the prompt ---------------------------------------------------------------------
-    def _session(self) -> Any:
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.completion import Completer, Completion
-        from prompt_toolkit.history import FileHistory
-        from prompt_toolkit.key_binding import KeyBindings
-
-        from ..wire.config import data_dir
-
-        class SlashCompleter(Completer):
-            def get_completions(self, document: Any, complete_event: Any) -> Any:
-                text = document.text_before_cursor
-                if text.startswith("/") and " " not in text:
-                    for cmd, help_text in COMMANDS.items():
-                        if cmd.startswith(text):
-                            yield Completion(cmd, -len(text), display_meta=help_text)
-
-        kb = KeyBindings()
-
-        @kb.add("enter")
-        def _(event: Any) -> None:
-            event.current_buffer.validate_and_handle()
-
-        @kb.add("escape", "enter")
-        def _(event: Any) -> None:
-            event.current_buffer.insert_text("\n")
-
-        history_dir = data_dir()
-        history_dir.mkdir(parents=True, exist_ok=True)
-        return PromptSession(history=FileHistory(str(history_dir / "history")), multiline=True,
-                             key_bindings=kb, completer=SlashCompleter(),
-                             complete_while_typing=True, prompt_continuation="  ")
-
     async def main(self) -> int:
         from ..engine.session import AgentHandle
         self.handle = AgentHandle(self.setup.agent(), self._fresh(), approver=self.approver,
                                   ask_human=self.ask_human)
-        session = self._session()
+        from .repl_prompt import make_session
+        session = make_session(COMMANDS, self.setup)
         resumed = f" · resumed {self.before.id} ({len(self.before.messages)} messages)" \
             if self.before is not None else ""
         print(f"loomex chat · {self.setup.model}{resumed} · /help for commands · Ctrl-D to leave",
               file=sys.stderr)
+        from .announce import model_line
+        print(f"\x1b[2m{model_line(self.setup)}\x1b[0m", file=sys.stderr)
         while True:
             try:
-                text = await session.prompt_async("› ")
+                text = await session.prompt_async("› ", default=self.prefill)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 break
+            finally:
+                self.prefill = ""
             text = text.strip()
             if not text:
                 continue
-            if text.startswith("/"):
+            if text.startswith("/") and not text.startswith("//"):
                 try:
                     action = self.command(text)
                     if action == "exit":
                         break
                     if action == "compact":
                         await self.compact(text.partition(" ")[2].strip() or None)
+                    elif action == "retry":
+                        await self.turn(self.last_text)
                 except (CliError, LoomexError) as e:
                     say(str(e))
                 continue
-            await self.turn(text)
+            await self.turn(text[1:] if text.startswith("//") else text)
         await self.handle.stop()
         if self.rec is not None:
             self.rec.close()
@@ -140,6 +130,11 @@ class Repl:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
+        if self.attached:
+            text = "\n\n".join([text, *self.attached])
+            self.attached = []
+        self.last_text = text
+        handle.reset(drop_unanswered(self.messages))  # never two user messages in a row
         user = Message.user(text)
         sink: Any = self.out
         if self.rec is not None:  # saved before anything is sent
@@ -178,7 +173,7 @@ class Repl:
         """/compact: the older part of the conversation becomes a summary written by the
         model; the saved history on disk keeps every message."""
         from ..engine import compaction
-        msgs = self.messages
+        msgs = self.messages  # a copy: the conversation changes only if this is smaller
         spent: dict[str, Any] = {}
         done = await compaction.fit(self.setup.agent(), self.setup.route, msgs,
                                     compaction.Tracker(), lambda u: add_usage(spent, u),
@@ -187,8 +182,13 @@ class Repl:
         if done is None:
             print("nothing to compact yet")
             return
-        self.handle.reset(msgs)
         add_usage(self.usage, spent)
+        if done.tokens_after >= done.tokens_before:
+            print(f"compacting would not make the context smaller (about "
+                  f"{done.tokens_before:,} → {done.tokens_after:,} tokens); the conversation "
+                  "is kept as it was")
+            return
+        self.handle.reset(msgs)
         how = "summarised" if done.summarized else "dropped (no summary could be had)"
         print(f"compacted: about {done.tokens_before:,} → {done.tokens_after:,} tokens "
               f"(saved {done.tokens_before - done.tokens_after:,}); {done.removed} older "
@@ -197,7 +197,7 @@ class Repl:
     def _fresh(self) -> list[Message]:
         """What a conversation starts from: the resumed one, or the system prompt."""
         if self.before is not None:
-            return list(self.before.messages)
+            return drop_unanswered(list(self.before.messages), saved=True)
         return [Message.system(self.setup.system)] if self.setup.system else []
 
     # -- slash commands -----------------------------------------------------------------
@@ -208,13 +208,30 @@ class Repl:
             return "exit"
         if cmd == "/compact":
             return "compact"
+        if cmd == "/retry":
+            if not self.last_text:
+                raise CliError("nothing to retry yet")
+            self._forget_last_exchange()
+            return "retry"
         if cmd == "/help":
             for name, text in COMMANDS.items():
-                print(f"  {name:<8} {text}")
+                print(f"  {name:<9} {text}")
+            print(f"  {KEYS}")
         elif cmd == "/model":
             if arg:
                 self.setup.set_model(arg)
-            print(f"model: {self.setup.model}")
+            from .announce import model_line
+            print(model_line(self.setup))
+        elif cmd == "/file":
+            from .repl_prompt import file_block
+            block, note = file_block(arg)
+            self.attached.append(block)
+            print(note)
+        elif cmd == "/edit":
+            from .repl_prompt import edit
+            self.prefill = edit(arg).rstrip("\n")
+            if not self.prefill.strip():
+                print("nothing written; nothing to send")
         elif cmd == "/tools":
             if arg:
                 self.setup.set_tools("" if arg == "none" else arg)
@@ -230,6 +247,7 @@ class Repl:
         elif cmd == "/clear":
             self.before = None
             self.handle.reset(self._fresh())
+            self.usage, self.turns, self.attached = {}, 0, []
             if self.rec is not None:
                 self.rec.new()
             print("a new conversation")
@@ -247,5 +265,23 @@ class Repl:
             path.write_text(text, encoding="utf-8")
             print(f"saved to {path}")
         else:
-            raise CliError(f"unknown command {cmd}; /help lists them")
+            raise CliError(f"unknown command {cmd}; /help lists them "
+                           "(a message that starts with / : type //)")
         return None
+
+    def _forget_last_exchange(self) -> None:
+        """/retry: the last message and what answered it leave the history that is sent
+        (the saved conversation keeps them)."""
+        msgs = self.messages
+        for i in range(len(msgs) - 1, -1, -1):
+            if msgs[i].role == "user":
+                if msgs[i].content == self.last_text:
+                    self.handle.reset(msgs[:i])
+                return
+
+
+def _last_user_text(messages: list[Message]) -> str:
+    for m in reversed(messages):
+        if m.role == "user" and isinstance(m.content, str):
+            return m.content
+    return ""

@@ -38,3 +38,20 @@ def previous(opts: Any) -> Any:
     if conv is None:
         fail("there is no saved conversation to continue", USAGE)
     return conv
+
+
+def drop_unanswered(messages: list[Any], *, saved: bool = False) -> list[Any]:
+    """The history to send next: a user message that got no answer (its turn failed, or was
+    interrupted before any reply) is left out, so the next request never has two user
+    messages in a row. In a live conversation that is the last message; in a ``saved`` one
+    (``-c``, ``--resume``) it is also any user message followed by another user message
+    (compaction's summary note is never saved, so it cannot be mistaken for one). The
+    saved conversation keeps them all (it is what happened); /retry in the REPL sends the
+    last one again."""
+    out = []
+    for i, m in enumerate(messages):
+        nxt = messages[i + 1] if i + 1 < len(messages) else None
+        if m.role == "user" and (nxt is None or (saved and nxt.role == "user")):
+            continue
+        out.append(m)
+    return out

@@ -32,10 +32,8 @@ def serve(opts: Any, host: str, port: int) -> int:
         fail(f"--port must be between 0 and 65535, got {port}", USAGE)
     setup = Setup(opts)
     agent = setup.agent()
-    from ..tools.policy import Policy
     try:
-        approver = Policy(setup.config.get("tools") or {}, ask=None, yes=False,
-                          cwd=os.getcwd())
+        approver = ServeApprover(setup.config.get("tools") or {}, os.getcwd())
     except ValueError as e:
         fail(f"config.toml: {e}", CONFIG)
 
@@ -75,6 +73,43 @@ def serve(opts: Any, host: str, port: int) -> int:
         sock.close()
     say("stopped")
     return 0
+
+
+class ServeApprover:
+    """The approval policy with nobody to ask: what a config rule allows runs; any other call
+    that needs approval is denied with a reason that says which rule would allow it (serve
+    has no --yes and no prompt, so the policy's usual advice does not apply)."""
+
+    def __init__(self, rules: dict[str, Any], cwd: str) -> None:
+        from ..tools.policy import Policy
+
+        def nobody(_request: Any) -> None:  # never called: ``probe`` is only asked to decide
+            return None
+        self.policy = Policy(rules, ask=None, yes=False, cwd=cwd)
+        #: the same rules with an asker: its decide() gives what a person would be asked
+        self.probe = Policy(rules, ask=nobody, yes=False, cwd=cwd)
+
+    async def __call__(self, tool: Any, args: dict[str, Any], ctx: Any = None) -> Any:
+        decision = await self.policy(tool, args, ctx)
+        if decision.allowed or decision.source != "policy":
+            return decision
+        from ..engine.agent import Approval
+        from ..tools.policy import ApprovalRequest
+        request = self.probe.decide(tool, args, ctx)
+        if not isinstance(request, ApprovalRequest):
+            return decision
+        return Approval(False, serve_denial(request), "policy")
+
+
+def serve_denial(req: Any) -> str:
+    """Why ``loomex serve`` refused a call, and what would allow it."""
+    import json
+    if req.danger:
+        return (f"{req.danger}: loomex serve never runs a dangerous call, because nobody is "
+                "there to approve it (run it from `loomex` or `loomex chat` on a terminal)")
+    example = json.dumps(req.display or req.subject, ensure_ascii=False)
+    return (f"loomex serve asks nobody: a {req.tool} call runs only when an allow rule in "
+            f"config.toml matches it, e.g. [tools.{req.tool}] allow = [{example}]")
 
 
 def _bind(host: str, port: int) -> socket.socket:

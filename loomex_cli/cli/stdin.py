@@ -1,4 +1,4 @@
-"""Reading piped stdin without ever hanging on a terminal, /dev/null or a silent pipe."""
+"""Reading piped stdin to EOF: never on a terminal or /dev/null, and never a silent wait."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import os
 import select
 import stat
 import sys
+from typing import Callable
 
 #: more than this is surely not meant for one prompt (the context check comes later)
 LIMIT = 64 * 1024 * 1024
-#: how long a pipe may stay silent when a PROMPT was given
-GRACE_S = 0.5
+#: after this long without data from a pipe, one note on stderr says what loomex waits for
+NOTE_AFTER_S = 3.0
+NOTE = "waiting for stdin; Ctrl-D or --no-stdin to skip"
+#: what stdin_kind() says of a stdin that is read (never a terminal or /dev/null)
+READABLE = ("pipe", "file", "memory", "other")
 
 
 def stdin_kind() -> str:
@@ -41,29 +45,35 @@ def stdin_kind() -> str:
     return "other"
 
 
-class Piped:
-    """What stdin gave: ``text`` (None when nothing), and notes for the user."""
+def stdin_readable() -> bool:
+    """Whether :func:`read_piped` would read anything at all (a pipe, a file...)."""
+    return stdin_kind() in READABLE
 
-    def __init__(self, text: str | None, skipped_silent: bool = False,
-                 bad_utf8: bool = False) -> None:
+
+class Piped:
+    """What stdin gave: ``text`` (None when nothing), and whether bytes had to be replaced."""
+
+    def __init__(self, text: str | None, bad_utf8: bool = False) -> None:
         self.text = text
-        self.skipped_silent = skipped_silent
         self.bad_utf8 = bad_utf8
 
 
-def read_piped(wait: float | None) -> Piped:
-    """Reads stdin when it is a pipe or a file. ``wait`` None blocks until EOF (stdin is the
-    prompt, or --stdin); otherwise a pipe silent for ``wait`` seconds is skipped. Once data
-    starts, it is read to EOF."""
+def read_piped(note: Callable[[], None] | None = None,
+               note_after: float = NOTE_AFTER_S) -> Piped:
+    """Reads stdin to EOF when it is a pipe or a file, however long the producer takes
+    (``make 2>&1 | loomex "why"``). A pipe silent for ``note_after`` seconds calls ``note``
+    once, so an open pipe is never a silent hang. Ctrl-C while waiting exits 130 quietly."""
     kind = stdin_kind()
-    if kind not in ("pipe", "file", "memory", "other"):
+    if kind not in READABLE:
         return Piped(None)
     if kind == "memory":
         data = sys.stdin.read()
         return Piped(data or None)
-    if kind in ("pipe", "other") and wait is not None and not _data_within(wait):
-        return Piped(None, skipped_silent=True)
-    raw = sys.stdin.buffer.read(LIMIT + 1)
+    try:
+        raw = _read_all(note if kind != "file" else None, note_after)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise SystemExit(130) from None
     if len(raw) > LIMIT:
         from .exits import USAGE, fail
         fail(f"stdin is larger than {LIMIT // (1024 * 1024)} MiB; cut it down first", USAGE)
@@ -76,24 +86,39 @@ def read_piped(wait: float | None) -> Piped:
     return Piped(text if text.strip() else None, bad_utf8=bad)
 
 
-def _data_within(wait: float) -> bool:
-    """Does the pipe offer data (or EOF) within ``wait`` seconds? select() where it works on
-    pipes; elsewhere (Windows) a daemon thread that peeks, so the caller never hangs."""
+def _read_all(note: Callable[[], None] | None, note_after: float) -> bytes:
+    """Everything up to EOF (at most LIMIT + 1 bytes). Where select() works on pipes the read
+    happens here, where Ctrl-C interrupts it; elsewhere (Windows) a daemon thread reads and
+    this thread waits in short steps, which Ctrl-C also interrupts."""
     try:
-        return bool(select.select([sys.stdin], [], [], wait)[0])
+        ready = bool(select.select([sys.stdin], [], [], note_after if note else 0)[0])
     except (OSError, ValueError):
-        pass
-    import threading
-    started = threading.Event()
+        return _read_in_thread(note, note_after)
+    if not ready and note is not None:
+        note()
+    return sys.stdin.buffer.read(LIMIT + 1)
 
-    def peek() -> None:
+
+def _read_in_thread(note: Callable[[], None] | None, note_after: float) -> bytes:
+    import threading
+    got: list[bytes] = []
+    failed: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
         try:
-            sys.stdin.buffer.peek(1)  # blocks until data or EOF
-        except (OSError, ValueError, AttributeError):
-            pass
-        started.set()
-    threading.Thread(target=peek, daemon=True).start()
-    return started.wait(wait)
+            got.append(sys.stdin.buffer.read(LIMIT + 1))
+        except (OSError, ValueError) as e:
+            failed.append(e)
+        done.set()
+    threading.Thread(target=read, daemon=True, name="loomex-stdin").start()
+    if not done.wait(note_after) and note is not None:
+        note()
+    while not done.wait(0.25):
+        pass
+    if failed:
+        raise failed[0]
+    return got[0] if got else b""
 
 
 def compose(prompt: str, piped: str | None) -> str:

@@ -1,0 +1,162 @@
+"""The REPL's prompt: keys, completion of /commands and model names, $EDITOR, /file blocks.
+
+Enter sends; Esc-Enter / Alt-Enter inserts a newline; a paste (bracketed by the terminal) is
+inserted whole, newlines and all, and never sends. Ctrl-R searches the history backwards,
+Ctrl-X Ctrl-E opens the line in $VISUAL / $EDITOR. Model names complete from the models of the
+configured providers (and of the provider already typed, ``groq/``), computed once, off the
+event loop, from the registry loaded at start-up: never a network call per key.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+#: a file bigger than this is not meant for one message
+FILE_LIMIT = 4 * 1024 * 1024
+#: model completions shown at most
+MAX_MODELS = 200
+
+
+def make_session(commands: dict[str, str], setup: Any) -> Any:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.filters import is_searching
+    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    from ..wire.config import data_dir
+
+    kb = KeyBindings()
+
+    @kb.add("enter", filter=~is_searching)  # in Ctrl-R, Enter takes the match into the line
+    def _(event: Any) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @kb.add("escape", "enter")
+    def _(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    history_dir = data_dir()
+    history_dir.mkdir(parents=True, exist_ok=True)
+    return PromptSession(history=FileHistory(str(history_dir / "history")), multiline=True,
+                         key_bindings=kb, completer=completer(commands, setup),
+                         complete_while_typing=True, prompt_continuation="  ",
+                         enable_open_in_editor=True, complete_in_thread=True)
+
+
+def completer(commands: dict[str, str], setup: Any) -> Any:
+    from prompt_toolkit.completion import Completer, Completion
+
+    models = ModelNames(setup)
+
+    class SlashCompleter(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Any:
+            text = document.text_before_cursor
+            if not text.startswith("/"):
+                return
+            if " " not in text:
+                for cmd, help_text in commands.items():
+                    if cmd.startswith(text):
+                        yield Completion(cmd, -len(text), display_meta=help_text)
+            elif text.startswith("/model ") and "\n" not in text:
+                word = text[len("/model "):].lstrip()
+                for name in models.matching(word):
+                    yield Completion(name, -len(word))
+    return SlashCompleter()
+
+
+class ModelNames:
+    """Model ids to complete, gathered once (then per provider prefix typed)."""
+
+    def __init__(self, setup: Any) -> None:
+        self.setup = setup
+        self._base: list[str] | None = None
+        self._by_prefix: dict[str, list[str]] = {}
+
+    def base(self) -> list[str]:
+        if self._base is None:
+            names: list[str] = []
+            try:
+                from .listing import collect
+                rows, _ = collect(None, self.setup.config, self.setup.keys)
+                names = [r["model"] for r in rows]
+            except Exception:  # noqa: BLE001 - completion is a nicety, never an error
+                pass
+            if self.setup.model not in names:
+                names.insert(0, self.setup.model)
+            self._base = names
+        return self._base
+
+    def of_provider(self, prefix: str) -> list[str]:
+        if prefix not in self._by_prefix:
+            found: list[str] = []
+            try:
+                from ..wire import registry
+                found = [m.id for m in registry.provider_models(prefix, deprecated=False) or []]
+            except Exception:  # noqa: BLE001
+                pass
+            self._by_prefix[prefix] = found
+        return self._by_prefix[prefix]
+
+    def matching(self, word: str) -> list[str]:
+        pool = list(self.base())
+        if "/" in word:
+            pool += [m for m in self.of_provider(word.split("/", 1)[0]) if m not in pool]
+        low = word.lower()
+        starts = [m for m in pool if m.lower().startswith(low)]
+        inside = [m for m in pool if low in m.lower() and m not in starts]
+        return (starts + inside)[:MAX_MODELS]
+
+
+def edit(initial: str = "") -> str:
+    """Opens ``initial`` in $VISUAL / $EDITOR (vi, or notepad on Windows); the text saved."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or \
+        ("notepad" if sys.platform == "win32" else "vi")
+    fd, path = tempfile.mkstemp(prefix="loomex-", suffix=".md")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(initial)
+        try:
+            code = subprocess.call([*shlex.split(editor), path])
+        except OSError as e:
+            from .exits import CliError
+            raise CliError(f"cannot start the editor {editor!r}: {e.strerror or e}") from None
+        if code != 0:
+            from .exits import CliError
+            raise CliError(f"the editor exited with status {code}; nothing was kept")
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    finally:
+        os.unlink(path)
+
+
+def file_block(arg: str, cwd: Callable[[], str] = os.getcwd) -> tuple[str, str]:
+    """(block, note) for ``/file PATH``: the file's text in a delimited block, as piped stdin
+    is. A missing, binary or huge file is a CliError."""
+    from .exits import CliError
+    if not arg:
+        raise CliError("/file PATH")
+    path = Path(arg).expanduser()
+    if not path.is_absolute():
+        path = Path(cwd()) / path
+    try:
+        if not path.is_file():
+            raise CliError(f"/file: {arg} is not a file")
+        size = path.stat().st_size
+        if size > FILE_LIMIT:
+            raise CliError(f"/file: {arg} is {size / 1e6:.1f} MB; more than "
+                           f"{FILE_LIMIT // (1024 * 1024)} MiB is not meant for one message")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CliError(f"/file: cannot read {arg}: {e.strerror or e}") from None
+    if b"\x00" in raw[:8192]:
+        raise CliError(f"/file: {arg} looks binary; only text files can be added")
+    text = raw.decode("utf-8", "replace")
+    body = text if text.endswith("\n") else text + "\n"
+    shown = arg.replace('"', "'")
+    return (f'<file path="{shown}">\n{body}</file>',
+            f"added {arg} ({len(raw):,} bytes); it goes with your next message")
