@@ -354,3 +354,61 @@ def test_serve_sigterm_during_a_tool_kills_it_and_exits_promptly(replay, tmp_pat
         if proc.poll() is None:
             proc.kill()
         kill_marked(mark)
+
+
+# -- the REPL ------------------------------------------------------------------------------------
+
+def _repl(tmux: str, env: CliEnv, mark: str) -> Any:
+    from cli_support import Term
+    return Term(tmux, env.env(), [loomex_bin(), "chat", "-s", f"system {mark}"])
+
+
+def _loomex_pid(mark: str) -> int:
+    """The REPL's own process (not the shell tmux runs it from)."""
+    def find() -> list[int]:
+        return [p for p in procs_with(mark)
+                if b"EXITED" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    wait_until(find, 20, "the REPL process")
+    return find()[0]
+
+
+def test_repl_sigterm_while_streaming_saves_and_exits_143(replay, tmp_path, tmux):
+    name, url = replay.new_script([Reply.text(*WORDS, delay=0.05)], prefix="repl-term")
+    env = CliEnv(tmp_path, url)
+    mark = marker()
+    t = _repl(tmux, env, mark)
+    try:
+        t.wait_for("›")
+        t.type("tell me a story")
+        t.keys("Enter")
+        t.wait_for("w5")
+        os.kill(_loomex_pid(mark), signal.SIGTERM)
+        screen = t.wait_for("EXITED=")
+        assert "EXITED=143" in screen and "loomex: terminated (SIGTERM)" in screen
+        assert "Traceback" not in screen
+    finally:
+        t.close()
+    msgs = stored_dicts(env)
+    assert_valid(msgs)
+    assert msgs[-1]["content"].startswith("w0 w1 w2 w3 w4 w5")
+    assert msgs[-1]["extra"] == {"interrupted": "cancelled"}
+
+
+def test_repl_sighup_at_the_prompt_exits_129(replay, tmp_path, tmux):
+    name, url = replay.new_script([Reply.text("Hello there.")], prefix="repl-hup")
+    env = CliEnv(tmp_path, url)
+    mark = marker()
+    t = _repl(tmux, env, mark)
+    try:
+        t.wait_for("›")
+        t.type("hi")
+        t.keys("Enter")
+        t.wait_for("Hello there.")
+        t.wait_for("›", after=1)
+        os.kill(_loomex_pid(mark), signal.SIGHUP)
+        screen = t.wait_for("EXITED=")
+        assert "EXITED=129" in screen and "loomex: hung up (SIGHUP)" in screen
+        assert "Traceback" not in screen
+    finally:
+        t.close()
+    assert [m["role"] for m in stored_dicts(env)] == ["system", "user", "assistant"]

@@ -3,7 +3,9 @@
 Enter sends; Esc-Enter / Alt-Enter inserts a newline (pasted newlines are kept). Ctrl-C while
 an answer streams or a tool runs cancels that answer (its tools' processes are killed), keeps
 what was streamed, and returns to the prompt; Ctrl-C on the prompt clears the line; Ctrl-D on
-an empty prompt exits with 0. History lives in the data directory.
+an empty prompt exits with 0. SIGTERM or SIGHUP (at the prompt, while an answer streams or a
+tool runs) ends that answer the same way, then the REPL: exit 143 / 129. History lives in the
+data directory.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def run_repl(opts: Any) -> int:
         opts.model = before.model
     setup = Setup(opts)
     return asyncio.run(Repl(setup, opts, before).main())
+
+
+def _leave_prompt(session: Any) -> None:
+    """SIGTERM / SIGHUP at the prompt: end it as Ctrl-D would (the terminal is restored)."""
+    app = session.app
+    if app.is_running:
+        app.exit(exception=EOFError())
 
 
 class Repl:
@@ -107,7 +116,22 @@ class Repl:
             if self.before is not None else ""
         print(f"loomex chat · {self.setup.model}{resumed} · /help for commands · Ctrl-D to leave",
               file=sys.stderr)
-        while True:
+        from .interrupt import ENDING, on_interrupt
+        with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
+            await self._loop(session)
+        await self.handle.stop()
+        if self.rec is not None:
+            self.rec.close()
+        from ..wire.client import close_client
+        await close_client()
+        if self.ended.signum is not None:  # SIGTERM / SIGHUP: what was streamed is saved
+            from .interrupt import describe
+            say(describe(self.ended.signum))
+            return self.ended.code
+        return 0
+
+    async def _loop(self, session: Any) -> None:
+        while not self.ended.signum:
             try:
                 text = await session.prompt_async("› ")
             except KeyboardInterrupt:
@@ -128,12 +152,6 @@ class Repl:
                     say(str(e))
                 continue
             await self.turn(text)
-        await self.handle.stop()
-        if self.rec is not None:
-            self.rec.close()
-        from ..wire.client import close_client
-        await close_client()
-        return 0
 
     # -- one exchange -------------------------------------------------------------------
     async def turn(self, text: str) -> None:
@@ -149,7 +167,7 @@ class Repl:
         task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
         error: BaseException | None = None
         try:
-            with on_interrupt(handle.cancel):
+            with on_interrupt(handle.cancel) as caught:
                 result = await task
         except asyncio.CancelledError as e:
             result, error = handle.last_result, e
@@ -162,7 +180,9 @@ class Repl:
             if self.rec is not None:
                 self.rec.update(model=self.setup.model, usage=result.usage,
                                 cost_usd=result.cost_usd)
-        if isinstance(error, asyncio.CancelledError):
+        if caught.ends_process:  # SIGTERM / SIGHUP: leave the REPL after this turn
+            self.ended.signum = caught.signum
+        elif isinstance(error, asyncio.CancelledError):
             say("interrupted; what was streamed is kept")
         elif error is not None:
             say(str(error) if isinstance(error, LoomexError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+from .events import TextDelta
 from .messages import Message
 from .repair import STREAMING
 from .store import Store, StoreError
@@ -99,12 +100,13 @@ class Recorder:
             self._fail(e)
 
     def __call__(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "text_delta":
+        if event.__class__ is TextDelta:  # the per-chunk path: an append, no I/O
             self._text.append(event.text)
             if self._timer is None:
                 self._arm()
-        elif kind == "reasoning_delta":
+            return
+        kind = getattr(event, "type", None)
+        if kind == "reasoning_delta":
             self._reasoning.append(event.text)
             if self._timer is None:
                 self._arm()
