@@ -412,3 +412,26 @@ def test_repl_sighup_at_the_prompt_exits_129(replay, tmp_path, tmux):
     finally:
         t.close()
     assert [m["role"] for m in stored_dicts(env)] == ["system", "user", "assistant"]
+
+
+def test_sigterm_at_the_approval_prompt_exits_at_once(replay, tmp_path, tmux):
+    """The question waits on the terminal in a thread: that thread must not keep loomex
+    alive after SIGTERM (it would until someone pressed Enter)."""
+    from cli_support import Term
+    name, url = replay.new_script([Reply.tool_calls([("c1", "bash", {"command": "echo hi"})]),
+                                   Reply.text("never")], prefix="ask-term")
+    env = CliEnv(tmp_path, url)
+    mark = marker()
+    t = Term(tmux, env.env(), [loomex_bin(), "-t", "bash", "-s", mark, "run it"])
+    try:
+        t.wait_for("[s] yes for this session")
+        os.kill(_loomex_pid(mark), signal.SIGTERM)
+        screen = t.wait_for("EXITED=", timeout=5)  # the watchdog alone would take 10 s
+        assert "EXITED=143" in screen and "loomex: terminated (SIGTERM)" in screen
+        assert "Traceback" not in screen
+    finally:
+        t.close()
+    msgs = stored_dicts(env)
+    assert_valid(msgs)
+    assert msgs[-1]["role"] == "tool" and "cancelled" in msgs[-1]["content"]
+    assert len(replay.requests(name)) == 1

@@ -19,8 +19,10 @@ def tty_available() -> bool:
     return True
 
 
-def _tty_exchange(text: str) -> str | None:
-    """Writes ``text`` to the terminal and reads one line; None on EOF / no terminal."""
+def _tty_exchange(text: str, stop: Any = None) -> str | None:
+    """Writes ``text`` to the terminal and reads one line; None on EOF / no terminal, or once
+    ``stop`` (a threading.Event) is set: the run was cancelled (Ctrl-C, SIGTERM)."""
+    import select
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
@@ -29,6 +31,11 @@ def _tty_exchange(text: str) -> str | None:
         os.write(fd, text.encode("utf-8", "replace"))
         data = bytearray()
         while not data.endswith(b"\n"):
+            if stop is not None:
+                if stop.is_set():
+                    return None
+                if not select.select([fd], [], [], 0.1)[0]:
+                    continue
             chunk = os.read(fd, 1024)
             if not chunk:
                 return None if not data else data.decode("utf-8", "replace")
@@ -38,6 +45,17 @@ def _tty_exchange(text: str) -> str | None:
         return None
     finally:
         os.close(fd)
+
+
+async def _ask(text: str) -> str | None:
+    """:func:`_tty_exchange` in a thread that ends when the caller is cancelled (a thread
+    blocked on the terminal would otherwise keep the process from exiting)."""
+    import threading
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(_tty_exchange, text, stop)
+    finally:
+        stop.set()
 
 
 def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callable[[str], Any]]:
@@ -55,7 +73,7 @@ def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callabl
             else "  [y] yes once   [n] no"
         with suspend():
             while True:
-                line = await asyncio.to_thread(_tty_exchange, f"{head}{choices}\n  > ")
+                line = await _ask(f"{head}{choices}\n  > ")
                 if line is None:
                     return ApprovalAnswer("no", "no answer from the terminal")
                 c = line.strip().lower()[:1]
@@ -64,14 +82,12 @@ def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callabl
                 if c == "s" and remember:
                     return ApprovalAnswer("session")
                 if c in ("n", ""):
-                    why = await asyncio.to_thread(_tty_exchange,
-                                                  "  reason for the model (optional): ")
+                    why = await _ask("  reason for the model (optional): ")
                     return ApprovalAnswer("no", (why or "").strip())
 
     async def ask_human(question: str) -> str:
         with suspend():
-            answer = await asyncio.to_thread(
-                _tty_exchange, f"\n\x1b[36m? the model asks:\x1b[0m {question}\n  > ")
+            answer = await _ask(f"\n\x1b[36m? the model asks:\x1b[0m {question}\n  > ")
         if answer is None:
             from ..engine.tools import ToolError
             raise ToolError("no human answered (the terminal closed)")
