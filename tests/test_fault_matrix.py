@@ -313,7 +313,8 @@ def test_two_concurrent_continues_keep_a_valid_order(replay, tmp_path):
 
 # -- serve -------------------------------------------------------------------------------------
 
-def test_serve_sigterm_during_a_tool_kills_it_and_exits_promptly(replay, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_serve_stops_during_a_tool_kills_it_and_exits_promptly(replay, tmp_path, sig):
     mark = marker()
     name, url = bash_script(replay, f"sleep {mark}", "serve-term")
     env = CliEnv(tmp_path, url, extra_config='\n[tools.bash]\nallow = ["sleep *"]\n')
@@ -339,12 +340,12 @@ def test_serve_sigterm_during_a_tool_kills_it_and_exits_promptly(replay, tmp_pat
                 pass  # the server went away mid-answer: expected
         threading.Thread(target=post, daemon=True).start()
         wait_until(lambda: procs_with(mark), 20, "the tool's process")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             code = proc.wait(8)  # "within a few seconds"
         except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail("loomex serve did not stop within 8 s of SIGTERM")
+            pytest.fail(f"loomex serve did not stop within 8 s of {sig!r}")
         err = proc.stderr.read()  # type: ignore[union-attr]
         assert procs_with(mark) == []
         assert code == 0, err

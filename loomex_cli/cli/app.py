@@ -281,6 +281,8 @@ def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
+    from .interrupt import exit_on_signals
+    exit_on_signals()
     try:
         app(args=args, prog_name="loomex")
     except KeyboardInterrupt:

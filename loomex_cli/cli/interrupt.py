@@ -15,10 +15,12 @@ as it happens, so a thread stuck on a terminal read cannot keep it alive).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncio
 
 #: the signals that end a run, where the platform has them (Windows has no SIGHUP)
 SIGNALS: tuple[int, ...] = tuple(s for s in (getattr(signal, n, None) for n in
@@ -79,7 +81,7 @@ def _fire(signum: int) -> None:
     callback()
 
 
-def _install(loop: asyncio.AbstractEventLoop, sig: int) -> None:
+def _install(loop: "asyncio.AbstractEventLoop", sig: int) -> None:
     previous = signal.getsignal(sig)
     try:
         loop.add_signal_handler(sig, _fire, sig)
@@ -102,6 +104,7 @@ def on_interrupt(callback: Callable[[], Any],
                  signals: tuple[int, ...] = SIGNALS) -> Iterator[Caught]:
     """Calls ``callback`` on the event loop when one of ``signals`` arrives, for the ``with``
     block; yields a :class:`Caught` that says which one did."""
+    import asyncio
     loop = asyncio.get_running_loop()
     caught = Caught()
     entry = (callback, caught)
@@ -118,6 +121,20 @@ def on_interrupt(callback: Callable[[], Any],
                 entries.remove(entry)
             if not entries and sig in _installed:
                 _installed.pop(sig)()
+
+
+def exit_on_signals() -> None:
+    """Outside a run (starting up, reading stdin, waiting for a conversation's lock), SIGTERM
+    and SIGHUP end the command as Ctrl-C does: one line, exit 143 / 129, no traceback."""
+    for sig in ENDING:
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _exit_now)
+
+
+def _exit_now(signum: int, _frame: Any) -> None:
+    import sys
+    sys.stderr.write(f"loomex: {describe(signum)}\n")
+    raise SystemExit(exit_code(signum))
 
 
 _watchdog: list[Any] = []
