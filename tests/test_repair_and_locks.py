@@ -20,7 +20,7 @@ from loomex_cli.engine import conversation_lock
 from loomex_cli.engine.events import MessageAdded, RunFinished, StepStart, TextDelta
 from loomex_cli.engine.messages import ToolCall
 from loomex_cli.engine.recorder import Recorder
-from loomex_cli.engine.repair import NO_RESULT, complete_history, first_change
+from loomex_cli.engine.repair import NO_RESULT, NO_TEXT, complete_history, first_change
 from loomex_cli.engine.result import RunResult
 from loomex_cli.engine.store import Store
 
@@ -79,6 +79,9 @@ def test_an_answer_saved_mid_stream_is_marked_interrupted():
     fixed = complete_history([Message.user("q"), partial])
     assert fixed[1].extra == {"interrupted": "crash"} and fixed[1].content == "half an ans"
     assert partial.extra == {"streaming": True}  # the input is not changed
+    thinking = Message("assistant", None, reasoning="hmm", extra={"interrupted": "cancelled"})
+    fixed = complete_history([Message.user("q"), thinking])
+    assert fixed[1].content == NO_TEXT and fixed[1].reasoning == "hmm"
 
 
 def test_arun_sends_a_repaired_history(replay):

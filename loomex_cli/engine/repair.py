@@ -9,7 +9,8 @@ older loomex versions interleaving their turns).
   :data:`NO_RESULT`;
 - a tool message that answers no call before it is dropped (strict servers reject it);
 - an assistant message saved while it was still streaming (``extra["streaming"]``) is marked
-  ``extra["interrupted"] = "crash"``: its writer ended before finishing it.
+  ``extra["interrupted"] = "crash"``: its writer ended before finishing it; an interrupted one
+  with no text (only reasoning) gets :data:`NO_TEXT` as its text.
 """
 
 from __future__ import annotations
@@ -19,18 +20,29 @@ from .messages import Message
 #: the result given to a tool call whose result was never stored
 NO_RESULT = ("interrupted: no result (the run stopped before this tool call finished; "
              "it may or may not have had effects)")
+#: the text of an interrupted answer that had produced only reasoning
+NO_TEXT = "(interrupted before answering)"
 #: ``extra`` key of an assistant message stored while it streams
 STREAMING = "streaming"
 
 
 def settled(m: Message) -> Message:
-    """``m``, or a copy marked interrupted when it was stored mid-stream."""
-    if m.role != "assistant" or STREAMING not in m.extra:
+    """``m``, or a copy marked interrupted when it was stored mid-stream; an interrupted
+    answer that had only reasoning gets :data:`NO_TEXT` as its text (an assistant message
+    needs text or tool calls)."""
+    if m.role != "assistant" or not _needs_settling(m):
         return m
     extra = {k: v for k, v in m.extra.items() if k != STREAMING}
     extra.setdefault("interrupted", "crash")
-    return Message("assistant", m.content, m.tool_calls, m.tool_call_id, m.name, m.reasoning,
+    content = m.content if m.text or m.tool_calls else NO_TEXT
+    return Message("assistant", content, m.tool_calls, m.tool_call_id, m.name, m.reasoning,
                    extra)
+
+
+def _needs_settling(m: Message) -> bool:
+    if STREAMING in m.extra:
+        return True
+    return "interrupted" in m.extra and not m.tool_calls and not m.text
 
 
 def complete_history(messages: list[Message]) -> list[Message]:
@@ -47,7 +59,9 @@ def complete_history(messages: list[Message]) -> list[Message]:
                     attached.add(j)
                 j += 1
     if (len(attached) == sum(1 for m in messages if m.role == "tool")
-            and _answered(messages) and not any(STREAMING in m.extra for m in messages)):
+            and _answered(messages)
+            and not any(m.extra and m.role == "assistant" and _needs_settling(m)
+                        for m in messages)):
         return messages  # the common case: nothing to do
     used: set[int] = set()
     out: list[Message] = []
