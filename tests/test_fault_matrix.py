@@ -311,6 +311,31 @@ def test_two_concurrent_continues_keep_a_valid_order(replay, tmp_path):
                                "assistant"]
 
 
+def test_sigterm_while_waiting_for_the_conversation_exits_143(replay, tmp_path):
+    mark = marker()
+    name, url = replay.new_script([Reply.text("first answer"),
+                                   Reply.tool_calls([("call_A", "bash", {"command": f"sleep {mark}"})]),
+                                   Reply.text("A is done")], prefix="wait-term")
+    env = CliEnv(tmp_path, url)
+    assert env.run("hello").code == 0
+    a = Live(env, "-c", "-y", "-t", "bash", "job A", cwd=tmp_path)
+    try:
+        wait_until(lambda: procs_with(mark), 20, "job A's tool")
+        b = Live(env, "-c", "job B")
+        wait_until(lambda: "waiting" in b.stderr, 20, "the waiting note")
+        b.signal(signal.SIGTERM)
+        assert b.finish() == 143
+        note, last = b.stderr.splitlines()
+        assert "in use by another loomex" in note and last == "loomex: terminated (SIGTERM)"
+        assert a.proc.poll() is None  # the writer goes on
+    finally:
+        kill_marked(mark)
+    assert a.finish() == 0 and a.stdout == "A is done\n"
+    msgs = stored_dicts(env)
+    assert_valid(msgs)
+    assert "job B" not in [m["content"] for m in msgs]
+
+
 # -- serve -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
