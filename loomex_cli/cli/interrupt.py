@@ -92,7 +92,11 @@ def _install(loop: "asyncio.AbstractEventLoop", sig: int) -> None:
                 signal.signal(sig, previous)
     except (NotImplementedError, RuntimeError):
         # Windows' event loops have no add_signal_handler: a plain handler hands over to the loop
-        signal.signal(sig, lambda s, _frame: loop.call_soon_threadsafe(_fire, s))
+        try:
+            signal.signal(sig, lambda s, _frame: loop.call_soon_threadsafe(_fire, s))
+        except ValueError:  # not the main thread: signals are not ours to handle here
+            _installed[sig] = lambda: None
+            return
 
         def undo() -> None:
             signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
