@@ -1,6 +1,6 @@
 """One writer per saved conversation: an OS lock on a small file per conversation.
 
-    lock = hold(db_dir, conv_id, on_wait=lambda pid: say("waiting ..."))   # blocks until free
+    hold(db_dir, conv_id, on_wait=lambda pid: say("waiting ..."))   # blocks until free
     ... load, answer, save ...
     release(db_dir, conv_id)          # or just exit: the OS frees the lock with the process
 
@@ -8,8 +8,8 @@ The lock is ``flock`` (``msvcrt.locking`` on Windows) on ``<db dir>/locks/<id>.l
 dies with its process: a ``kill -9`` never leaves a conversation stuck. The file holds the
 holder's pid (for the waiting note) and is removed on release; a waiter that locked a file
 which was removed meanwhile tries again on the new one. Within one process :func:`hold` of a
-conversation already held returns the same lock (with a count), so nested holders never wait
-for themselves.
+conversation already held counts one more holder, so nested holders never wait for
+themselves (meant for one thread: the faces take their locks from the main thread).
 """
 
 from __future__ import annotations
