@@ -211,6 +211,7 @@ def test_model_completion_file_paste_search_and_editor(term, replay, tmp_path):
         t.keys("Enter")
         wait_requests(replay, name, sent + 4)
         assert user_texts(replay, name)[-1] == "start edited in the editor"
+        t.wait_for("› start edited in the editor\nok\n›")  # the prompt is back
         t.keys("C-d")
         t.wait_for("EXITED=0")
     finally:

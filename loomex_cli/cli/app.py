@@ -49,7 +49,8 @@ app = typer.Typer(
     help="loomex: an agent for your terminal, over any OpenAI-compatible API.",
     epilog='Prompts that start with "-": loomex -- "-x is a flag?"  '
            "Exit codes: 0 ok, 1 internal, 2 usage, 3 config, 4 auth, 5 provider, "
-           "6 rate limited, 7 limit reached, 130 interrupted, 141 stdout closed (| head).",
+           "6 rate limited, 7 limit reached, 130 interrupted (143 SIGTERM, 129 SIGHUP), "
+           "141 stdout closed (| head).",
 )
 keys_app = typer.Typer(help="Manage stored API keys (keys.toml, mode 0600).", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -300,6 +301,8 @@ def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
+    from .interrupt import exit_on_signals
+    exit_on_signals()
     code: Any = 0
     try:
         app(args=args, prog_name="loomex")

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from ..engine.messages import Message
-from .exits import INTERRUPTED, LIMIT, OK, USAGE, code_for, fail, say
+from .exits import LIMIT, OK, USAGE, code_for, fail, say
 from .setup import Setup, stderr_is_tty, stdout_is_tty
 from .stdin import NOTE, compose, read_piped, stdin_readable
 
@@ -74,7 +74,7 @@ def run_once(opts: Any) -> int:
         else:
             rec.add(start)  # saved before anything is sent
         sink = [out, rec]
-    result, error = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
+    result, error, signum = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
     if rec is not None:
         if result is not None:
             rec.update(usage=result.usage, cost_usd=result.cost_usd)
@@ -92,8 +92,9 @@ def run_once(opts: Any) -> int:
             from .render import usage_line
             say_dim(usage_line(result))
     if isinstance(error, asyncio.CancelledError):
-        say("interrupted")
-        return INTERRUPTED
+        from .interrupt import describe, exit_code
+        say(describe(signum))
+        return exit_code(signum)
     if error is not None:
         from ..wire.errors import LoomexError
         if isinstance(error, LoomexError):
@@ -131,22 +132,24 @@ def _output(opts: Any) -> Any:
 
 
 async def _run(agent: Any, setup: Setup, messages: list[Message], sink: Any, approver: Any,
-               ask_human: Any) -> tuple[Any, BaseException | None]:
-    """(result, error): the result is there also after an error or Ctrl-C (what was streamed
-    is kept), so nothing the model produced is lost."""
+               ask_human: Any) -> tuple[Any, BaseException | None, int | None]:
+    """(result, error, signal number): the result is there also after an error, Ctrl-C,
+    SIGTERM or SIGHUP (what was streamed is kept), so nothing the model produced is lost."""
     from ..engine.loop import arun
     from ..wire.client import close_client
     from .interrupt import on_interrupt
     from .pipes import on_broken_pipe
     task = asyncio.current_task()
+    caught = None
     try:
-        with on_interrupt(task.cancel), on_broken_pipe(task.cancel):  # type: ignore[union-attr]
+        with on_interrupt(task.cancel) as caught, \
+                on_broken_pipe(task.cancel):  # type: ignore[union-attr]
             result = await arun(agent, messages, sink=sink, approver=approver,
                                 ask_human=ask_human, route=setup.route)
-        return result, None
+        return result, None, None
     except asyncio.CancelledError as e:
-        return getattr(e, "result", None), e
+        return getattr(e, "result", None), e, caught.signum if caught else None
     except Exception as e:  # noqa: BLE001 - reported by the caller with its exit code
-        return getattr(e, "result", None), e
+        return getattr(e, "result", None), e, None
     finally:
         await close_client()

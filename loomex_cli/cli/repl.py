@@ -4,7 +4,9 @@ Enter sends; Esc-Enter / Alt-Enter inserts a newline; a paste is inserted whole 
 sends early (repl_prompt.py has the keys: Ctrl-R, Ctrl-X Ctrl-E...). Ctrl-C while an answer
 streams or a tool runs cancels that answer (its tools' processes are killed), keeps what was
 streamed, and returns to the prompt; Ctrl-C on the prompt clears the line; Ctrl-D on an empty
-prompt exits with 0. History lives in the data directory.
+prompt exits with 0. SIGTERM or SIGHUP (at the prompt, while an answer streams or a tool runs)
+ends that answer the same way, then the REPL: exit 143 / 129. History lives in the data
+directory.
 
 A turn that got no answer (the provider failed, or Ctrl-C came before any reply) stays in the
 saved conversation but is not sent again with the next message: /retry sends it again.
@@ -57,6 +59,13 @@ def run_repl(opts: Any) -> int:
     return asyncio.run(Repl(setup, opts, before).main())
 
 
+def _leave_prompt(session: Any) -> None:
+    """SIGTERM / SIGHUP at the prompt: end it as Ctrl-D would (the terminal is restored)."""
+    app = session.app
+    if app.is_running:
+        app.exit(exception=EOFError())
+
+
 class Repl:
     def __init__(self, setup: Setup, opts: Any, before: Any = None) -> None:
         from .render import PlainOutput, RichOutput
@@ -93,7 +102,22 @@ class Repl:
               file=sys.stderr)
         from .announce import model_line
         print(f"\x1b[2m{model_line(self.setup)}\x1b[0m", file=sys.stderr)
-        while True:
+        from .interrupt import ENDING, on_interrupt
+        with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
+            await self._loop(session)
+        await self.handle.stop()
+        if self.rec is not None:
+            self.rec.close()
+        from ..wire.client import close_client
+        await close_client()
+        if self.ended.signum is not None:  # SIGTERM / SIGHUP: what was streamed is saved
+            from .interrupt import describe
+            say(describe(self.ended.signum))
+            return self.ended.code
+        return 0
+
+    async def _loop(self, session: Any) -> None:
+        while not self.ended.signum:
             try:
                 text = await session.prompt_async("› ", default=self.prefill)
             except KeyboardInterrupt:
@@ -118,12 +142,6 @@ class Repl:
                     say(str(e))
                 continue
             await self.turn(text[1:] if text.startswith("//") else text)
-        await self.handle.stop()
-        if self.rec is not None:
-            self.rec.close()
-        from ..wire.client import close_client
-        await close_client()
-        return 0
 
     # -- one exchange -------------------------------------------------------------------
     async def turn(self, text: str) -> None:
@@ -144,7 +162,7 @@ class Repl:
         task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
         error: BaseException | None = None
         try:
-            with on_interrupt(handle.cancel):
+            with on_interrupt(handle.cancel) as caught:
                 result = await task
         except asyncio.CancelledError as e:
             result, error = handle.last_result, e
@@ -157,7 +175,9 @@ class Repl:
             if self.rec is not None:
                 self.rec.update(model=self.setup.model, usage=result.usage,
                                 cost_usd=result.cost_usd)
-        if isinstance(error, asyncio.CancelledError):
+        if caught.ends_process:  # SIGTERM / SIGHUP: leave the REPL after this turn
+            self.ended.signum = caught.signum
+        elif isinstance(error, asyncio.CancelledError):
             say("interrupted; what was streamed is kept")
         elif error is not None:
             say(str(error) if isinstance(error, LoomexError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .exits import USAGE, fail, say
+from .exits import INTERNAL, USAGE, fail, say
 
 
 def wants_saving(opts: Any, config: dict[str, Any]) -> bool:
@@ -23,20 +23,39 @@ def recorder(model: str, source: str, opts: Any, config: dict[str, Any]) -> Any:
 
 
 def previous(opts: Any) -> Any:
-    """The conversation ``-c`` (the last one) or ``--resume ID`` asks for, else None."""
+    """The conversation ``-c`` (the last one) or ``--resume ID`` asks for, else None.
+
+    Its writer lock is taken first (while another loomex is answering in it, this waits with a
+    note) and held until this process ends, so turns never interleave; then it is read, and
+    made valid for the next request if its writer died mid-turn (``engine.repair``: a result
+    for every tool call, a half-streamed answer marked interrupted), on disk too."""
     resume = getattr(opts, "resume", None)
     if not getattr(opts, "cont", False) and not resume:
         return None
+    from ..engine import conversation_lock
+    from ..engine.repair import complete_history, first_change
     from ..engine.store import Store, UnknownConversation
     if not Store.exists():
         fail("there is no saved conversation to continue", USAGE)
     try:
         with Store.open(create=False) as store:
-            conv = store.get(store.resolve(resume)) if resume else store.last()
+            conv_id = store.resolve(resume) if resume else store.resolve("last")
+            conversation_lock.hold(store.path.parent, conv_id, on_wait=lambda pid: say(
+                f"conversation {conv_id} is in use by another loomex"
+                + (f" (pid {pid})" if pid else "") + "; waiting for its turn to end"))
+            conv = store.get(conv_id)
+            fixed = complete_history(conv.messages)
+            start = first_change(conv.messages, fixed)
+            if start is not None:
+                store.rewrite_from(conv_id, start, fixed[start:])
+                conv.messages = fixed
+                conv.message_count = len(fixed)
     except UnknownConversation as e:
+        if not resume:
+            fail("there is no saved conversation to continue", USAGE)
         fail(str(e), USAGE)
-    if conv is None:
-        fail("there is no saved conversation to continue", USAGE)
+    except OSError as e:
+        fail(f"cannot lock the conversation: {e.strerror or e}", INTERNAL)
     return conv
 
 

@@ -64,7 +64,7 @@ def serve(opts: Any, host: str, port: int) -> int:
     say("Ctrl-C to stop")
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                             timeout_graceful_shutdown=3, server_header=False)
-    server = uvicorn.Server(config)
+    server = _server_class(uvicorn)(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn stops gracefully, then re-raises the Ctrl-C
@@ -110,6 +110,48 @@ def serve_denial(req: Any) -> str:
     example = json.dumps(req.display or req.subject, ensure_ascii=False)
     return (f"loomex serve asks nobody: a {req.tool} call runs only when an allow rule in "
             f"config.toml matches it, e.g. [tools.{req.tool}] allow = [{example}]")
+
+
+def _server_class(uvicorn: Any) -> Any:
+    """uvicorn's Server, stopping the same way on Ctrl-C, SIGTERM and SIGHUP: it stops
+    accepting, cancels the runs in flight at once (their bash tools' process groups are
+    killed: SIGTERM, then SIGKILL after a grace), lets their streams end, then exits 0.
+    uvicorn alone would wait for the runs, then re-raise the signal, which kills the
+    process before the cancelled tools are cleaned up."""
+    import asyncio
+    import contextlib
+    import signal
+    import threading
+
+    def cancel_runs() -> None:
+        from ..web.stream import RUN_TASK_NAME
+        for task in asyncio.all_tasks():
+            if task.get_name() == RUN_TASK_NAME:
+                task.cancel()
+
+    class Server(uvicorn.Server):  # type: ignore[misc, name-defined]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            try:
+                asyncio.get_running_loop().call_soon_threadsafe(cancel_runs)
+            except RuntimeError:  # pragma: no cover - no loop running yet
+                pass
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            sigs = [s for s in (getattr(signal, n, None) for n in
+                                ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")) if s is not None]
+            original = {s: signal.signal(s, self.handle_exit) for s in sigs}
+            try:
+                yield
+            finally:
+                for s, handler in original.items():
+                    signal.signal(s, handler)
+
+    return Server
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -33,6 +33,7 @@ from .events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError
                      StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
                      ToolCallStart, ToolResult)
 from .messages import Message, ToolCall
+from .repair import complete_history
 from .result import RunResult, add_usage
 from .sinks import Dispatcher
 from .tools import Tool, ToolError, as_tool, format_result, validate
@@ -66,6 +67,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     if isinstance(messages, str):
         messages = [Message.user(messages)]
     msgs = [m if isinstance(m, Message) else Message.from_dict(m) for m in messages]
+    msgs = complete_history(msgs)  # a call left without a result (a crash) gets one
     if route is None:
         route = resolve_route(agent.model, base_url=agent.base_url, api_key=agent.api_key)
     ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,

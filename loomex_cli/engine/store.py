@@ -9,6 +9,8 @@ soon as it exists costs one small commit, and whatever was committed survives a 
     cid = store.create("openrouter/x/y", "run", cwd=os.getcwd())
     store.append(cid, [Message.user("hi")])       # as soon as a message exists
     store.sync(cid, result.messages)                # or: whatever of the list is not stored yet
+    seq = store.put(cid, partial)                   # an answer while it streams, then
+    store.put(cid, final, seq)                      # replaced by the finished one
     store.update(cid, usage=result.usage)           # usage / cost are added to the totals
 
 No terminal code here; ``sqlite3`` is imported only when a store is opened.
@@ -372,6 +374,33 @@ class Store:
             if new:
                 self._insert(c, conv_id, n, new)
         return len(new)
+
+    def put(self, conv_id: str, message: Message, seq: int | None = None) -> int:
+        """Writes ``message`` over the stored one at ``seq`` (None: after the stored ones) and
+        returns its seq: how an answer is saved while it streams, then replaced when done."""
+        with self._write() as c:
+            self._check(c, conv_id)
+            if seq is None:
+                seq = self._count(c, conv_id)
+                self._insert(c, conv_id, seq, [message])
+            elif c.execute("UPDATE messages SET role = ?, message = ? WHERE conversation_id = ? "
+                           "AND seq = ?", (message.role, _dumps(message.to_dict()), conv_id,
+                                           seq)).rowcount == 0:
+                self._insert(c, conv_id, seq, [message])
+        return seq
+
+    def rewrite_from(self, conv_id: str, start: int, messages: list[Message]) -> None:
+        """Replaces the stored messages from position ``start`` on with ``messages`` (a
+        history made valid again, see ``engine.repair``); one transaction."""
+        with self._write() as c:
+            self._check(c, conv_id)
+            seqs = [r[0] for r in c.execute("SELECT seq FROM messages WHERE conversation_id = ? "
+                                            "ORDER BY seq", (conv_id,))]
+            first = seqs[start] if start < len(seqs) else (seqs[-1] + 1 if seqs else 0)
+            c.execute("DELETE FROM messages WHERE conversation_id = ? AND seq >= ?",
+                      (conv_id, first))
+            if messages:
+                self._insert(c, conv_id, first, messages)
 
     def update(self, conv_id: str, model: str | None = None,
                usage: dict[str, Any] | None = None, cost_usd: float | None = None, *,

@@ -205,15 +205,18 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 async def kill_group(proc: Any, grace: float = TERM_GRACE) -> None:
     """SIGTERM to the process's whole group (it leads its own session), then SIGKILL to
-    whatever is left after ``grace`` seconds; waits until the group is gone."""
+    whatever is left after ``grace`` seconds (at once if this is cancelled while waiting);
+    waits until the group is gone."""
     import asyncio
     import time
     pgid = proc.pid
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while group_alive(pgid) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
+    try:
+        while group_alive(pgid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:  # also when cancelled again while waiting (a second Ctrl-C, a shutdown)
+        _signal_group(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 1.0
     while group_alive(pgid) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)

@@ -27,6 +27,8 @@ from .protocol import DONE, KEEPALIVE, UI_STREAM_HEADERS, UIMessageStream, sse
 log = logging.getLogger("loomex.web")
 
 _END = object()
+#: the name of every run's task (``loomex serve`` cancels them by it when it shuts down)
+RUN_TASK_NAME = "loomex-web-run"
 #: seconds a cancelled run is given to wind down (tools are cancelled; threads cannot be)
 CANCEL_WAIT_S = 5.0
 
@@ -75,7 +77,7 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
         finally:
             queue.put_nowait(_END)
 
-    task = asyncio.get_running_loop().create_task(run(), name="loomex-web-run")
+    task = asyncio.get_running_loop().create_task(run(), name=RUN_TASK_NAME)
     try:
         yield b"".join(map(sse, enc.start()))
         while True:
