@@ -14,11 +14,11 @@ import weakref
 from typing import Any
 
 from .assemble import Assembled, Assembler
-from .errors import (ConnectError, ProviderError, StreamError, error_for_status, extract_message,
-                     redact)
+from .errors import (AuthError, ConnectError, IdleTimeoutError, ProviderError, StreamError,
+                     error_for_status, extract_message, redact)
 from .providers import Route
 from .retry import parse_retry_after
-from .sse import SSEParser
+from .sse import LineTooLong, SSEParser
 
 #: per event loop: the pool for TLS URLs (True) and the one for plain-http URLs (False)
 _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, _Pool]]" = \
@@ -32,11 +32,34 @@ _ssl_context: Any = None
 _no_ca_context: Any = None
 
 
+#: seconds without a content-bearing event before a stream is given up (keep-alive
+#: comments do not count); ``idle_timeout`` in config.toml, globally or per provider
+DEFAULT_IDLE_TIMEOUT = 120.0
+DEFAULT_CONNECT_TIMEOUT = 15.0
+
+
 def _timeout_env(name: str, default: float) -> float:
     try:
-        return float(os.environ.get(name, default))
+        value = float(os.environ.get(name, default))
     except ValueError:
         return default
+    return value if value > 0 else default
+
+
+def connect_timeout(route: Route | None = None) -> float:
+    """``connect_timeout`` of the route (config.toml), else $LOOMEX_CONNECT_TIMEOUT, else 15."""
+    if route is not None and route.connect_timeout:
+        return float(route.connect_timeout)
+    return _timeout_env("LOOMEX_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
+
+
+def idle_timeout(route: Route | None = None) -> float:
+    """``idle_timeout`` of the route (config.toml), else $LOOMEX_IDLE_TIMEOUT (the older
+    $LOOMEX_READ_TIMEOUT is read too), else 120."""
+    if route is not None and route.idle_timeout:
+        return float(route.idle_timeout)
+    default = _timeout_env("LOOMEX_READ_TIMEOUT", DEFAULT_IDLE_TIMEOUT)
+    return _timeout_env("LOOMEX_IDLE_TIMEOUT", default)
 
 
 def _new_client(tls: bool = True) -> Any:
@@ -52,9 +75,8 @@ def _new_client(tls: bool = True) -> Any:
         import ssl
         _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts nothing
     return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(connect=_timeout_env("LOOMEX_CONNECT_TIMEOUT", 15.0),
-                               read=_timeout_env("LOOMEX_READ_TIMEOUT", 300.0),
-                               write=60.0, pool=None),
+        timeout=httpx2.Timeout(connect=connect_timeout(), read=idle_timeout(), write=60.0,
+                               pool=None),
         limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD),
         follow_redirects=True, verify=_ssl_context if tls else _no_ca_context,
     )
@@ -166,33 +188,52 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
                 headers: dict[str, str], stream: bool) -> Assembled:
     import httpx2
     provider = route.provider
+    idle = idle_timeout(route)
     try:
-        request = client.build_request("POST", route.url, headers=headers,
-                                       content=json.dumps(body, ensure_ascii=False).encode())
+        request = client.build_request(
+            "POST", route.url, headers=headers,
+            content=json.dumps(body, ensure_ascii=False).encode(),
+            timeout=httpx2.Timeout(connect=connect_timeout(route), read=idle, write=60.0,
+                                   pool=None))
         response = await client.send(request, stream=True)
+    except httpx2.ConnectTimeout:
+        raise ConnectError(f"timed out connecting to {_host(route)} (after "
+                           f"{_secs(connect_timeout(route))} s)", provider=provider) from None
+    except httpx2.ReadTimeout:
+        raise IdleTimeoutError(f"no data from {_host(route)} for {_secs(idle)} s while waiting "
+                               "for the answer", provider=provider) from None
     except httpx2.TimeoutException:
-        raise ConnectError(f"timed out connecting to {_host(route)}", provider=provider) from None
+        raise ConnectError(f"timed out sending the request to {_host(route)}",
+                           provider=provider) from None
     except httpx2.HTTPError as e:
         raise ConnectError(f"cannot reach {_host(route)}: {_reason(e)}", provider=provider) from None
     try:
         if response.status_code >= 300:
             raw = await _read_limited(response)
             msg, code = extract_message(raw, response.reason_phrase or "error")
-            raise error_for_status(response.status_code, redact(msg, route.api_key), code=code,
+            err = error_for_status(response.status_code, redact(msg, route.api_key), code=code,
                                    provider=provider,
                                    retry_after=parse_retry_after(response.headers.get("retry-after")))
+            if isinstance(err, AuthError):
+                err.note = key_hint(route)
+            raise err
         ctype = response.headers.get("content-type", "")
         if stream and "event-stream" in ctype or stream and "json" not in ctype:
-            await _read_stream(response, asm)
+            try:
+                await _read_stream(response, asm, idle)
+            except TimeoutError:  # the idle watch fired
+                raise _idle(asm, route, idle) from None
+            except LineTooLong as e:
+                raise StreamError(str(e), provider=provider) from None
         else:  # a non-streamed body (also from a server that ignored stream: true)
             raw = await response.aread()
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise StreamError("the response is not valid JSON", provider=provider) from None
             asm.add_response(data)
     except httpx2.TimeoutException:
-        raise _broken(asm, provider, "the provider stopped sending (read timeout)") from None
+        raise _idle(asm, route, idle) from None
     except httpx2.HTTPError as e:
         raise _broken(asm, provider, f"connection lost: {_reason(e)}") from None
     except ProviderError as e:
@@ -203,6 +244,32 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
     finally:
         await response.aclose()
     return asm.result()
+
+
+def key_hint(route: Route) -> str:
+    """Where the key that was sent came from (never the key itself), for a 401/403."""
+    src = route.key_source or ""
+    if not route.api_key:
+        return "no key was sent"
+    if src.startswith("env:"):
+        return f"the key came from ${src[4:]}"
+    where = {"keys.toml": "keys.toml (`loomex keys set {p}`)",
+             "config.toml": "api_key in config.toml [providers.{p}]",
+             "api_key_cmd": "api_key_cmd in config.toml [providers.{p}]",
+             "argument": "the program (api_key=...)"}.get(src)
+    return f"the key came from {where.format(p=route.provider)}" if where else \
+        "the key's source is unknown"
+
+
+def _idle(asm: Assembler, route: Route, idle: float) -> ProviderError:
+    e = IdleTimeoutError(f"no data from {_host(route)} for {_secs(idle)} s while reading the "
+                         "answer", provider=route.provider)
+    e.after_output = asm.emitted
+    return e
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}"
 
 
 _scan_once = json.JSONDecoder().scan_once
@@ -218,7 +285,9 @@ def _loads(data: bytes) -> Any:
     except StopIteration:
         return json.loads(text)
     if end != len(text):
-        return json.loads(text)
+        obj = json.loads(text)
+    if type(obj) is not dict:  # [1, 2], "x", 3: not a chunk, skipped like a garbage line
+        raise ValueError("not a JSON object")
     return obj
 
 
@@ -248,7 +317,42 @@ async def _drain(chunks: Any) -> None:
         return
 
 
-async def _read_stream(response: Any, asm: Assembler) -> None:
+class _IdleWatch:
+    """Ends the ``asyncio.timeout`` it is given when ``last`` (the loop time of the last read
+    that completed an event) is ``idle`` seconds old. Its timer is rescheduled at most once
+    per ``idle`` seconds, so the hot path only stores the time."""
+
+    __slots__ = ("loop", "idle", "last", "cm", "handle")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, cm: Any) -> None:
+        self.loop, self.idle, self.cm = loop, idle, cm
+        self.last = loop.time()
+        self.handle = loop.call_at(self.last + idle, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if now - self.last >= self.idle:
+            self.cm.reschedule(now)  # TimeoutError at the end of the ``async with``
+        else:
+            self.handle = self.loop.call_at(self.last + self.idle, self._check)
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
+async def _read_stream(response: Any, asm: Assembler, idle: float) -> None:
+    """Reads the SSE body into ``asm``; TimeoutError when no event arrives for ``idle``
+    seconds (keep-alive comments do not count)."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as cm:
+        watch = _IdleWatch(loop, idle, cm)
+        try:
+            await _read_events(response, asm, watch, loop.time)
+        finally:
+            watch.stop()
+
+
+async def _read_events(response: Any, asm: Assembler, watch: _IdleWatch, clock: Any) -> None:
     parser = SSEParser()
     loads = _loads
     add = asm.add
@@ -256,7 +360,10 @@ async def _read_stream(response: Any, asm: Assembler) -> None:
     bad = 0
     chunks = response.aiter_bytes()
     async for raw in chunks:
-        for event, data in parser.feed(raw):
+        events = parser.feed(raw)
+        if events:
+            watch.last = clock()
+        for event, data in events:
             if event is None:
                 try:
                     chunk = loads(data)

@@ -34,11 +34,14 @@ class ProviderError(LoomexError):
         self.retry_after = retry_after
         #: set when the failure came after output had been streamed (never retried)
         self.after_output = False
+        #: loomex's own words about it, shown after the message (for a 401: the key's source)
+        self.note: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
         status = f"HTTP {self.status}: " if self.status else ""
-        return f"{where}{status}{self.message}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{where}{status}{self.message}{note}"
 
 
 class AuthError(ProviderError):
@@ -78,6 +81,13 @@ class ConnectError(ProviderError):
     """Could not reach the provider, or it timed out."""
     kind = "unreachable"
     retryable = True
+
+
+class IdleTimeoutError(ProviderError):
+    """The provider accepted the request, then sent nothing that carries content for the
+    idle timeout (keep-alive comments do not count). Not retried: the server may be working
+    on the request, and retrying a silent server would multiply the wait."""
+    kind = "timeout"
 
 
 class StreamError(ProviderError):
