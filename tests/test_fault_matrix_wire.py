@@ -277,8 +277,12 @@ def test_ten_parallel_keys_set_keep_all_ten_keys(tmp_path):
     procs = [subprocess.Popen([loomex_bin(), "keys", "set", f"prov{i}"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env.env()) for i in range(10)]
-    for i, p in enumerate(procs):
-        out, err = p.communicate(f"{SECRET}-{i}\n", timeout=60)
+    for i, p in enumerate(procs):  # all ten are started and given their key before any ends
+        p.stdin.write(f"{SECRET}-{i}\n")  # type: ignore[union-attr]
+        p.stdin.close()  # type: ignore[union-attr]
+    for p in procs:
+        out, err = p.stdout.read(), p.stderr.read()  # type: ignore[union-attr]
+        p.wait(60)
         assert p.returncode == 0 and "stored" in out, err
         assert SECRET not in out + err
     import tomllib
