@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import weakref
 from typing import Any
 
@@ -220,7 +221,7 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
         ctype = response.headers.get("content-type", "")
         if stream and "event-stream" in ctype or stream and "json" not in ctype:
             try:
-                await _read_stream(response, asm, idle)
+                await _read_watched(response, asm, idle)
             except TimeoutError:  # the idle watch fired
                 raise _idle(asm, route, idle) from None
             except LineTooLong as e:
@@ -340,19 +341,28 @@ class _IdleWatch:
         self.handle.cancel()
 
 
-async def _read_stream(response: Any, asm: Assembler, idle: float) -> None:
-    """Reads the SSE body into ``asm``; TimeoutError when no event arrives for ``idle``
-    seconds (keep-alive comments do not count)."""
+async def _read_watched(response: Any, asm: Assembler, idle: float) -> None:
+    """:func:`_read_stream` under an :class:`_IdleWatch`: TimeoutError when no event arrives
+    for ``idle`` seconds (keep-alive comments do not count)."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as cm:
         watch = _IdleWatch(loop, idle, cm)
         try:
-            await _read_events(response, asm, watch, loop.time)
+            await _read_stream(response, asm, watch, loop.time)
         finally:
             watch.stop()
 
 
-async def _read_events(response: Any, asm: Assembler, watch: _IdleWatch, clock: Any) -> None:
+class _Unwatched:
+    __slots__ = ("last",)
+
+
+async def _read_stream(response: Any, asm: Assembler, watch: Any = None,
+                       clock: Any = time.monotonic) -> None:
+    """Reads the SSE body into ``asm``, noting in ``watch.last`` when a read completed an
+    event (needs no event loop of its own: the property tests drive it by hand)."""
+    if watch is None:
+        watch = _Unwatched()
     parser = SSEParser()
     loads = _loads
     add = asm.add
