@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 from .assemble import Assembled, Assembler
-from .errors import (AuthError, ConnectError, IdleTimeoutError, ProviderError, StreamError,
+from .errors import (AuthError, ConfigError, ConnectError, IdleTimeoutError, ProviderError, StreamError,
                      error_for_status, extract_message, redact)
 from .providers import Route
 from .retry import parse_retry_after
@@ -190,12 +190,16 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
     import httpx2
     provider = route.provider
     idle = idle_timeout(route)
+    content = json.dumps(body, ensure_ascii=False).encode()
     try:
         request = client.build_request(
-            "POST", route.url, headers=headers,
-            content=json.dumps(body, ensure_ascii=False).encode(),
+            "POST", route.url, headers=headers, content=content,
             timeout=httpx2.Timeout(connect=connect_timeout(route), read=idle, write=60.0,
                                    pool=None))
+    except (httpx2.InvalidURL, ValueError) as e:  # check_base_url let through what httpx refuses
+        raise ConfigError(f"{provider}: base_url {route.base_url!r} is not usable: "
+                          f"{_reason(e)}") from None
+    try:
         response = await client.send(request, stream=True)
     except httpx2.ConnectTimeout:
         raise ConnectError(f"timed out connecting to {_host(route)} (after "

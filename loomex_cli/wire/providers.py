@@ -228,7 +228,9 @@ def check_base_url(url: str, where: str) -> None:
     if "://" not in url or parts.scheme.lower() not in ("http", "https"):
         got = f"the scheme {parts.scheme}://" if "://" in url else "no scheme"
         raise ConfigError(f"{where}: {shown!r} has {got}; use an http:// or https:// URL")
-    if not parts.hostname or any(c.isspace() for c in parts.netloc):
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{where}: {url!r} contains a space or a control character")
+    if not parts.hostname:
         raise ConfigError(f"{where}: {shown!r} has no valid host")
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"{where}: {shown!r} has port {port}, outside 1-65535")
