@@ -10,7 +10,6 @@ are checked one level down.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -142,13 +141,12 @@ def _walk(data: dict[str, Any], schema: dict[str, Any], at: list[str],
 
 
 def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if close:
-        return repr(close[0])
+    import difflib  # only when there is something to suggest
     for section, schema in (("[providers.NAME]", PROVIDER), ("[retry]", RETRY)):
-        if key in schema and key not in known:
+        if key in schema and key not in known:  # a right key in the wrong table
             return f"{key!r} in {section}"
-    return ""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return repr(close[0]) if close else ""
 
 
 def _show(value: Any) -> str:
