@@ -387,3 +387,41 @@ def test_serve_answers_deeply_nested_json_with_400_and_no_traceback(tmp_path, re
             assert "\n" not in error and error
     # loomex_serve asserts no "Traceback" in serve's stderr and a clean exit
 
+
+
+# -- the earlier provider faults, through the CLI (they held; kept so they keep holding) -------
+
+HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+PROVIDER_FAULTS = {
+    # name: (replies (the last repeats), exit code, words in the line, requests made)
+    "429": ([Reply.json({"error": {"message": "slow down"}}, status=429)], 6, "slow down", 3),
+    "503": ([Reply.json({"error": {"message": "overloaded"}}, status=503)], 5, "overloaded", 3),
+    "html-502": ([Reply(status=502, headers={"content-type": "text/html"}, pieces=[HTML])], 5,
+                 "HTTP 502", 3),
+    "reset-before-response": ([Reply(close_before_response=True)], 5, "replay:", 3),
+    "400": ([Reply.json({"error": {"message": "bad field"}}, status=400)], 5, "bad field", 1),
+    "404-model": ([Reply.json({"error": {"message": "no such model"}}, status=404)], 3,
+                  "no such model", 1),
+}
+
+
+@pytest.mark.parametrize("fault", list(PROVIDER_FAULTS))
+def test_provider_faults_through_the_cli(tmp_path, replay, fault):
+    replies, code, words, tries = PROVIDER_FAULTS[fault]
+    name, url = replay.new_script(replies, prefix=f"pf-{fault}", repeat_last=True)
+    p = config_env(tmp_path, url).run("hi")
+    assert p.code == code, p
+    line = one_line(p)
+    assert words in line and "Traceback" not in line and "<html" not in line.lower(), line
+    assert len(replay.requests(name)) == tries
+    assert p.out == ""
+
+
+def test_a_stream_dropped_mid_answer_keeps_the_partial_text(tmp_path, replay):
+    name, url = replay.new_script([Reply.text("partial", " answer", " never", close_after_pieces=3),
+                                   Reply.text("must not be fetched")], prefix="pf-drop")
+    p = config_env(tmp_path, url).run("hi")
+    assert p.code == 5
+    assert p.out.startswith("partial answer")
+    assert "replay:" in one_line(p)
+    assert len(replay.requests(name)) == 1  # a broken stream is never replayed

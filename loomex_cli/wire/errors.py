@@ -127,6 +127,8 @@ def extract_message(body: Any, fallback: str = "") -> tuple[str, Any]:
         try:
             body = json.loads(text)
         except ValueError:
+            if text.lstrip()[:1] == "<":  # an HTML error page (a proxy, a load balancer)
+                return (_html_text(text) or fallback), None
             line = text.strip().splitlines()[0] if text.strip() else ""
             return (_clip(line) or fallback), None
     if isinstance(body, list) and body:
@@ -146,6 +148,13 @@ def extract_message(body: Any, fallback: str = "") -> tuple[str, Any]:
         msg = f"{msg}: {raw}" if msg else raw
     code = err.get("code") if err.get("code") is not None else err.get("type")
     return _clip(str(msg)) or fallback, code
+
+
+def _html_text(html: str) -> str:
+    """An HTML page's title, else its text without tags (one line, clipped)."""
+    m = re.search(r"<title[^>]*>(.*?)</title>", html, re.I | re.S)
+    text = m.group(1) if m and m.group(1).strip() else re.sub(r"<[^>]*>", " ", html)
+    return _clip(text, 200)
 
 
 def _clip(text: str, limit: int = 500) -> str:
