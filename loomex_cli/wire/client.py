@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import weakref
 from typing import Any
 
 from .assemble import Assembled, Assembler
-from .errors import (AuthError, ConfigError, ConnectError, IdleTimeoutError, ProviderError, StreamError,
-                     error_for_status, extract_message, redact)
+from .errors import (AuthError, ConfigError, ConnectError, IdleTimeoutError, ProviderError,
+                     StreamError, error_for_status, extract_message, redact)
 from .providers import Route
 from .retry import parse_retry_after
 from .sse import LineTooLong, SSEParser
+from .timeouts import IdleWatch, connect_timeout, idle_timeout
 
 #: per event loop: the pool for TLS URLs (True) and the one for plain-http URLs (False)
 _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, _Pool]]" = \
@@ -31,36 +31,6 @@ _CLIENT_LOAD = 48
 _MAX_CLIENTS = 8
 _ssl_context: Any = None
 _no_ca_context: Any = None
-
-
-#: seconds without a content-bearing event before a stream is given up (keep-alive
-#: comments do not count); ``idle_timeout`` in config.toml, globally or per provider
-DEFAULT_IDLE_TIMEOUT = 120.0
-DEFAULT_CONNECT_TIMEOUT = 15.0
-
-
-def _timeout_env(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def connect_timeout(route: Route | None = None) -> float:
-    """``connect_timeout`` of the route (config.toml), else $LOOMEX_CONNECT_TIMEOUT, else 15."""
-    if route is not None and route.connect_timeout:
-        return float(route.connect_timeout)
-    return _timeout_env("LOOMEX_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT)
-
-
-def idle_timeout(route: Route | None = None) -> float:
-    """``idle_timeout`` of the route (config.toml), else $LOOMEX_IDLE_TIMEOUT (the older
-    $LOOMEX_READ_TIMEOUT is read too), else 120."""
-    if route is not None and route.idle_timeout:
-        return float(route.idle_timeout)
-    default = _timeout_env("LOOMEX_READ_TIMEOUT", DEFAULT_IDLE_TIMEOUT)
-    return _timeout_env("LOOMEX_IDLE_TIMEOUT", default)
 
 
 def _new_client(tls: bool = True) -> Any:
@@ -322,35 +292,12 @@ async def _drain(chunks: Any) -> None:
         return
 
 
-class _IdleWatch:
-    """Ends the ``asyncio.timeout`` it is given when ``last`` (the loop time of the last read
-    that completed an event) is ``idle`` seconds old. Its timer is rescheduled at most once
-    per ``idle`` seconds, so the hot path only stores the time."""
-
-    __slots__ = ("loop", "idle", "last", "cm", "handle")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float, cm: Any) -> None:
-        self.loop, self.idle, self.cm = loop, idle, cm
-        self.last = loop.time()
-        self.handle = loop.call_at(self.last + idle, self._check)
-
-    def _check(self) -> None:
-        now = self.loop.time()
-        if now - self.last >= self.idle:
-            self.cm.reschedule(now)  # TimeoutError at the end of the ``async with``
-        else:
-            self.handle = self.loop.call_at(self.last + self.idle, self._check)
-
-    def stop(self) -> None:
-        self.handle.cancel()
-
-
 async def _read_watched(response: Any, asm: Assembler, idle: float) -> None:
-    """:func:`_read_stream` under an :class:`_IdleWatch`: TimeoutError when no event arrives
+    """:func:`_read_stream` under an :class:`IdleWatch`: TimeoutError when no event arrives
     for ``idle`` seconds (keep-alive comments do not count)."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as cm:
-        watch = _IdleWatch(loop, idle, cm)
+        watch = IdleWatch(loop, idle, cm)
         try:
             await _read_stream(response, asm, watch, loop.time)
         finally:
