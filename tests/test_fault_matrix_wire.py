@@ -335,13 +335,23 @@ def test_a_401_names_config_api_key(tmp_path, raw_server):
 def test_non_object_json_data_lines_are_skipped(tmp_path, replay):
     good = stream_text(["Hello", ", ", "world"])
     chunks = good.split("\n\n")
-    junk = ["data: [1,2,3]", 'data: "x"', "data: 3", "data: null"]
+    junk = ["data: [1,2,3]", 'data: "x"', "data: 3", "data: null", "data: " + "[" * 100_000]
     body = "\n\n".join(chunks[:2] + junk + chunks[2:])
     name, url = replay.new_script([Reply.sse(body)], prefix="nonobject")
     p = config_env(tmp_path, url).run("hi")
     assert p.code == 0, p.err
     assert p.out.strip() == "Hello, world"
     assert len(replay.requests(name)) == 1
+
+
+def test_deeply_nested_tool_arguments_are_invalid_arguments_not_a_crash(tmp_path, replay):
+    name, url = replay.new_script([Reply.tool_calls([("call_1", "read_file", "[" * 100_000)]),
+                                   Reply.text("recovered")], prefix="deep-args")
+    p = config_env(tmp_path, url).run("hi", "-t", "read_file")
+    assert p.code == 0, p.err
+    assert p.out.strip().endswith("recovered")
+    second = replay.requests(name)[1].body["messages"]
+    assert second[-1]["role"] == "tool" and second[-1]["tool_call_id"] == "call_1"
 
 
 def _long_line(size: int, end: bytes) -> Callable[[socket.socket, bytes], None]:

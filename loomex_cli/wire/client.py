@@ -259,6 +259,8 @@ def _loads(data: bytes) -> Any:
         obj, end = _scan_once(text, 0)
     except StopIteration:
         return json.loads(text)
+    except RecursionError:  # "[" x 100,000: a bad line like any other
+        raise ValueError("nested too deeply") from None
     if end != len(text):
         obj = json.loads(text)
     if type(obj) is not dict:  # [1, 2], "x", 3: not a chunk, skipped like a garbage line

@@ -126,7 +126,7 @@ def extract_message(body: Any, fallback: str = "") -> tuple[str, Any]:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             if text.lstrip()[:1] == "<":  # an HTML error page (a proxy, a load balancer)
                 return (_html_text(text) or fallback), None
             line = text.strip().splitlines()[0] if text.strip() else ""
