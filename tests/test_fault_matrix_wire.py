@@ -435,3 +435,13 @@ def test_a_stream_dropped_mid_answer_keeps_the_partial_text(tmp_path, replay):
     assert p.out.startswith("partial answer")
     assert "replay:" in one_line(p)
     assert len(replay.requests(name)) == 1  # a broken stream is never replayed
+
+
+def test_config_show_masks_secret_headers(tmp_path):
+    env = config_env(tmp_path, "http://127.0.0.1:9/v1",
+                     provider=f'headers = {{ Authorization = "Bearer {SECRET}", '
+                              f'"X-Auth-Token" = "{SECRET}", "x-api-key" = "{SECRET}", '
+                              f'"X-Team" = "agents" }}\napi_key_cmd = "pass show llm"')
+    p = env.run("config", "show")  # CliEnv.run fails if SECRET is printed
+    assert p.code == 0 and 'X-Team = "agents"' in p.out and "pass show llm" in p.out
+    assert p.out.count("…") >= 3

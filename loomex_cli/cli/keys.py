@@ -84,6 +84,17 @@ def show_config() -> None:
         _print_masked(read_toml(kp), all_secret=True)
 
 
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "auth", "cookie")
+
+
+def _secret_name(name: str) -> bool:
+    """A setting or header whose value is a credential (``api_key``, ``Authorization``,
+    ``x-api-key``, ``X-Auth-Token``...), but not one naming where a key is (``api_key_env``,
+    ``api_key_cmd``)."""
+    low = name.lower()
+    return any(w in low for w in _SECRET_WORDS) and not low.endswith(("_env", "_cmd"))
+
+
 def _print_masked(data: dict, all_secret: bool = False) -> None:
     import tomli_w
 
@@ -92,11 +103,8 @@ def _print_masked(data: dict, all_secret: bool = False) -> None:
         for k, v in d.items():
             if isinstance(v, dict):
                 out[k] = walk(v)
-            elif isinstance(v, str) and (all_secret or k in ("api_key",) or k.lower().endswith("key")
-                                         and "env" not in k.lower()):
+            elif isinstance(v, str) and (all_secret or _secret_name(k)):
                 out[k] = mask(v)
-            elif k == "headers" and isinstance(v, dict):
-                out[k] = {hk: mask(hv) for hk, hv in v.items()}
             else:
                 out[k] = v
         return out
