@@ -129,6 +129,22 @@ def test_keepalive_comments_do_not_keep_a_stream_alive(tmp_path, raw_server):
     assert len(srv.requests) == 1  # an idle stream is not retried
 
 
+def test_a_stream_that_goes_quiet_after_output_keeps_the_partial_answer(tmp_path, raw_server):
+    first = "\n\n".join(stream_text(["partial", " answer"]).split("\n\n")[:3]) + "\n\n"
+
+    def quiet(conn: socket.socket, _: bytes) -> None:
+        conn.sendall(SSE_HEAD + first.encode())
+        for _ in range(400):
+            conn.sendall(b": still thinking\n\n")
+            time.sleep(0.05)
+    srv = raw_server(quiet)
+    p = config_env(tmp_path, srv.url, provider="idle_timeout = 1").run("hi", timeout=30)
+    assert p.code == 5
+    assert p.out.startswith("partial answer")
+    assert "for 1 s while reading the answer" in one_line(p)
+    assert len(srv.requests) == 1
+
+
 def test_a_silent_server_is_bounded_by_the_idle_timeout_and_not_retried(tmp_path, raw_server):
     def silent(conn: socket.socket, _: bytes) -> None:
         time.sleep(60)
