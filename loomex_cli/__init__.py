@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "BadRequestError": "wire.errors", "ContextLengthError": "wire.errors",
     "RateLimitError": "wire.errors", "ServerError": "wire.errors",
     "ConnectError": "wire.errors", "StreamError": "wire.errors",
+    "IdleTimeoutError": "wire.errors",
     "RetryPolicy": "wire.retry",
 }
 
@@ -66,6 +67,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.result import RunResult
     from .engine.tools import Tool, ToolError, tool
     from .wire.errors import (AuthError, BadRequestError, ConfigError, ConnectError,
-                              ContextLengthError, LoomexError, NotFoundError, ProviderError,
-                              RateLimitError, ServerError, StreamError)
+                              ContextLengthError, IdleTimeoutError, LoomexError, NotFoundError,
+                              ProviderError, RateLimitError, ServerError, StreamError)
     from .wire.retry import RetryPolicy

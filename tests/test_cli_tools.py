@@ -77,7 +77,7 @@ def test_bad_tool_rules_are_a_config_error(replay, tmp_path, work):
     name, url = edit_script(replay, "badrule")
     env = CliEnv(tmp_path, url, extra_config='\n[tools.edit_file]\nallow = [1, 2]\n')
     p = run_in(work, env, "-t", "edit_file", "fix the typo")
-    assert p.returncode == 3 and "[tools]" in p.stderr
+    assert p.returncode == 3 and "tools.edit_file.allow" in p.stderr
     assert (work / "notes.txt").read_text() == "fix teh typo\n"
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from ..wire.config import config_path, keys_path, load_config, load_keys, mask, read_toml, write_keys
+from ..wire.config import (config_path, keys_path, load_config, load_keys, mask, read_toml,
+                           take_warnings, update_keys)
+from ..wire.errors import ConfigError
 from ..wire.providers import key_env_for, known_providers, resolve_key
-from .exits import USAGE, fail
+from .exits import USAGE, fail, say
 from .stdin import stdin_kind
 
 
@@ -25,11 +27,12 @@ def set_key(provider: str) -> None:
     key = key.strip()
     if not key:
         fail("no key given; nothing was stored", USAGE)
-    keys = load_keys()
-    keys[provider] = key
-    path = write_keys(keys)
+    path = update_keys(lambda keys: keys.__setitem__(provider, key))
     note = ""
-    config = load_config()
+    try:
+        config = load_config()
+    except ConfigError:  # a broken config.toml does not stop a key from being stored
+        config = {}
     if provider not in known_providers(config):
         note = f" (note: {provider!r} is not a built-in provider; add [providers.{provider}] with a base_url to config.toml)"
     env = key_env_for(provider, config)
@@ -40,17 +43,19 @@ def set_key(provider: str) -> None:
 
 
 def remove_key(provider: str) -> None:
-    keys = load_keys()
-    if provider not in keys:
-        fail(f"no stored key for {provider!r} in {keys_path()}", USAGE)
-    del keys[provider]
-    write_keys(keys)
+    def remove(keys: dict[str, str]) -> None:
+        if provider not in keys:
+            fail(f"no stored key for {provider!r} in {keys_path()}", USAGE)
+        del keys[provider]
+    update_keys(remove)
     print(f"removed the key for {provider}")
 
 
 def list_keys() -> None:
     config = load_config()
     keys = load_keys()
+    for warning in take_warnings():
+        say(warning)
     names = known_providers(config) + [k for k in keys if k not in known_providers(config)]
     rows = []
     for name in names:

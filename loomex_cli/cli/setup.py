@@ -8,11 +8,11 @@ import sys
 from typing import Any
 
 from ..engine.agent import Agent
-from ..wire.config import load_config, load_keys
+from ..wire.config import load_config, load_keys, take_warnings
 from ..wire.errors import ConfigError
 from ..wire.providers import Route, route
 from .choose_model import choose_model
-from .exits import USAGE, fail
+from .exits import USAGE, fail, say
 
 DEFAULT_SYSTEM = (
     "You are loomex, a capable assistant working in the user's terminal. Answer directly and "
@@ -26,8 +26,10 @@ class Setup:
 
     def __init__(self, opts: Any) -> None:
         self.opts = opts
-        self.config = load_config()
+        self.config = load_config()  # types checked: a wrong one is a ConfigError (exit 3)
         self.keys = load_keys()
+        for warning in take_warnings():  # unknown keys, a keys.toml others can read
+            say(warning)
         self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
         self.route: Route = route(self.model, self.config, self.keys)
         self.info = self.lookup(self.model)

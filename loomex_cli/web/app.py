@@ -123,13 +123,9 @@ def chat_app(agent: Any, *, approver: Any = None, route: Any = None,
         if isinstance(raw, int):
             await _json(send, 413, {"error": f"the request body is over {max_body_bytes} bytes"})
             return
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            await _json(send, 400, {"error": "the request body is not valid JSON"})
-            return
-        if not isinstance(body, dict):
-            await _json(send, 400, {"error": "the request body must be a JSON object"})
+        body = parse_body(raw)
+        if isinstance(body, str):
+            await _json(send, 400, {"error": body})
             return
         try:
             resp_headers, stream = stream_agent(agent, body, approver=approver, route=route,
@@ -145,6 +141,40 @@ def chat_app(agent: Any, *, approver: Any = None, route: Any = None,
         await _stream(receive, send, resp_headers, stream)
 
     return app
+
+
+#: the deepest nesting of arrays and objects a request may have (UI messages need about 10)
+MAX_DEPTH = 100
+
+
+def parse_body(raw: bytes) -> dict[str, Any] | str:
+    """The request's JSON object, or the one-line reason it is refused (a 400): not JSON
+    (``[`` x 200,000 exhausts the parser's recursion limit: that too), not an object, or
+    nested deeper than :data:`MAX_DEPTH` (which code that walks it later might not survive)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return "the request body is not valid JSON"
+    except RecursionError:
+        return f"the request body is nested deeper than {MAX_DEPTH} levels"
+    if not isinstance(body, dict):
+        return "the request body must be a JSON object"
+    if _too_deep(body):
+        return f"the request body is nested deeper than {MAX_DEPTH} levels"
+    return body
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v if isinstance(x, (dict, list)))
+    return False
 
 
 async def _stream(receive: Receive, send: Send, headers: list[tuple[str, str]],

@@ -114,7 +114,7 @@ def tool_input(arguments: str) -> Any:
         return {}
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # the model's text: any depth
         return arguments
 
 
@@ -125,7 +125,7 @@ def tool_output(content: str) -> Any:
     if content[:1] in ("{", "[") and content[-1:] in ("}", "]"):
         try:
             value = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):
             return content
         if isinstance(value, (dict, list)) and json.dumps(value, ensure_ascii=False) == content:
             return value

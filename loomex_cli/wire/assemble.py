@@ -162,7 +162,7 @@ class Assembler:
         """An SSE ``event: error``: always a provider error."""
         try:
             body = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             body = {"error": data.decode("utf-8", "replace")}
         if not isinstance(body, dict):
             body = {"error": str(body)}

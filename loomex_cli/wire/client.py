@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import time
 import weakref
 from typing import Any
 
 from .assemble import Assembled, Assembler
-from .errors import (ConnectError, ProviderError, StreamError, error_for_status, extract_message,
-                     redact)
+from .errors import (AuthError, ConfigError, ConnectError, IdleTimeoutError, ProviderError,
+                     StreamError, error_for_status, extract_message, redact)
 from .providers import Route
 from .retry import parse_retry_after
-from .sse import SSEParser
+from .sse import LineTooLong, SSEParser
+from .timeouts import IdleWatch, connect_timeout, idle_timeout
 
 #: per event loop: the pool for TLS URLs (True) and the one for plain-http URLs (False)
 _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, _Pool]]" = \
@@ -30,13 +31,6 @@ _CLIENT_LOAD = 48
 _MAX_CLIENTS = 8
 _ssl_context: Any = None
 _no_ca_context: Any = None
-
-
-def _timeout_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def _new_client(tls: bool = True) -> Any:
@@ -52,9 +46,8 @@ def _new_client(tls: bool = True) -> Any:
         import ssl
         _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts nothing
     return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(connect=_timeout_env("LOOMEX_CONNECT_TIMEOUT", 15.0),
-                               read=_timeout_env("LOOMEX_READ_TIMEOUT", 300.0),
-                               write=60.0, pool=None),
+        timeout=httpx2.Timeout(connect=connect_timeout(), read=idle_timeout(), write=60.0,
+                               pool=None),
         limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD),
         follow_redirects=True, verify=_ssl_context if tls else _no_ca_context,
     )
@@ -166,33 +159,56 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
                 headers: dict[str, str], stream: bool) -> Assembled:
     import httpx2
     provider = route.provider
+    idle = idle_timeout(route)
+    content = json.dumps(body, ensure_ascii=False).encode()
     try:
-        request = client.build_request("POST", route.url, headers=headers,
-                                       content=json.dumps(body, ensure_ascii=False).encode())
+        request = client.build_request(
+            "POST", route.url, headers=headers, content=content,
+            timeout=httpx2.Timeout(connect=connect_timeout(route), read=idle, write=60.0,
+                                   pool=None))
+    except (httpx2.InvalidURL, ValueError) as e:  # check_base_url let through what httpx refuses
+        raise ConfigError(f"{provider}: base_url {route.base_url!r} is not usable: "
+                          f"{_reason(e)}") from None
+    try:
         response = await client.send(request, stream=True)
+    except httpx2.ConnectTimeout:
+        raise ConnectError(f"timed out connecting to {_host(route)} (after "
+                           f"{_secs(connect_timeout(route))} s)", provider=provider) from None
+    except httpx2.ReadTimeout:
+        raise IdleTimeoutError(f"no data from {_host(route)} for {_secs(idle)} s while waiting "
+                               "for the answer", provider=provider) from None
     except httpx2.TimeoutException:
-        raise ConnectError(f"timed out connecting to {_host(route)}", provider=provider) from None
+        raise ConnectError(f"timed out sending the request to {_host(route)}",
+                           provider=provider) from None
     except httpx2.HTTPError as e:
         raise ConnectError(f"cannot reach {_host(route)}: {_reason(e)}", provider=provider) from None
     try:
         if response.status_code >= 300:
             raw = await _read_limited(response)
             msg, code = extract_message(raw, response.reason_phrase or "error")
-            raise error_for_status(response.status_code, redact(msg, route.api_key), code=code,
+            err = error_for_status(response.status_code, redact(msg, route.api_key), code=code,
                                    provider=provider,
                                    retry_after=parse_retry_after(response.headers.get("retry-after")))
+            if isinstance(err, AuthError):
+                err.note = key_hint(route)
+            raise err
         ctype = response.headers.get("content-type", "")
         if stream and "event-stream" in ctype or stream and "json" not in ctype:
-            await _read_stream(response, asm)
+            try:
+                await _read_watched(response, asm, idle)
+            except TimeoutError:  # the idle watch fired
+                raise _idle(asm, route, idle) from None
+            except LineTooLong as e:
+                raise StreamError(str(e), provider=provider) from None
         else:  # a non-streamed body (also from a server that ignored stream: true)
             raw = await response.aread()
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise StreamError("the response is not valid JSON", provider=provider) from None
             asm.add_response(data)
     except httpx2.TimeoutException:
-        raise _broken(asm, provider, "the provider stopped sending (read timeout)") from None
+        raise _idle(asm, route, idle) from None
     except httpx2.HTTPError as e:
         raise _broken(asm, provider, f"connection lost: {_reason(e)}") from None
     except ProviderError as e:
@@ -203,6 +219,32 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
     finally:
         await response.aclose()
     return asm.result()
+
+
+def key_hint(route: Route) -> str:
+    """Where the key that was sent came from (never the key itself), for a 401/403."""
+    src = route.key_source or ""
+    if not route.api_key:
+        return "no key was sent"
+    if src.startswith("env:"):
+        return f"the key came from ${src[4:]}"
+    where = {"keys.toml": "keys.toml (`loomex keys set {p}`)",
+             "config.toml": "api_key in config.toml [providers.{p}]",
+             "api_key_cmd": "api_key_cmd in config.toml [providers.{p}]",
+             "argument": "the program (api_key=...)"}.get(src)
+    return f"the key came from {where.format(p=route.provider)}" if where else \
+        "the key's source is unknown"
+
+
+def _idle(asm: Assembler, route: Route, idle: float) -> ProviderError:
+    e = IdleTimeoutError(f"no data from {_host(route)} for {_secs(idle)} s while reading the "
+                         "answer", provider=route.provider)
+    e.after_output = asm.emitted
+    return e
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}"
 
 
 _scan_once = json.JSONDecoder().scan_once
@@ -217,8 +259,12 @@ def _loads(data: bytes) -> Any:
         obj, end = _scan_once(text, 0)
     except StopIteration:
         return json.loads(text)
+    except RecursionError:  # "[" x 100,000: a bad line like any other
+        raise ValueError("nested too deeply") from None
     if end != len(text):
-        return json.loads(text)
+        obj = json.loads(text)
+    if type(obj) is not dict:  # [1, 2], "x", 3: not a chunk, skipped like a garbage line
+        raise ValueError("not a JSON object")
     return obj
 
 
@@ -248,7 +294,28 @@ async def _drain(chunks: Any) -> None:
         return
 
 
-async def _read_stream(response: Any, asm: Assembler) -> None:
+async def _read_watched(response: Any, asm: Assembler, idle: float) -> None:
+    """:func:`_read_stream` under an :class:`IdleWatch`: TimeoutError when no event arrives
+    for ``idle`` seconds (keep-alive comments do not count)."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as cm:
+        watch = IdleWatch(loop, idle, cm)
+        try:
+            await _read_stream(response, asm, watch, loop.time)
+        finally:
+            watch.stop()
+
+
+class _Unwatched:
+    __slots__ = ("last",)
+
+
+async def _read_stream(response: Any, asm: Assembler, watch: Any = None,
+                       clock: Any = time.monotonic) -> None:
+    """Reads the SSE body into ``asm``, noting in ``watch.last`` when a read completed an
+    event (needs no event loop of its own: the property tests drive it by hand)."""
+    if watch is None:
+        watch = _Unwatched()
     parser = SSEParser()
     loads = _loads
     add = asm.add
@@ -256,7 +323,10 @@ async def _read_stream(response: Any, asm: Assembler) -> None:
     bad = 0
     chunks = response.aiter_bytes()
     async for raw in chunks:
-        for event, data in parser.feed(raw):
+        events = parser.feed(raw)
+        if events:
+            watch.last = clock()
+        for event, data in events:
             if event is None:
                 try:
                     chunk = loads(data)

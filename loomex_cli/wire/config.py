@@ -1,16 +1,24 @@
 """Where loomex keeps its files, and reading them.
 
-``config.toml`` is the user's (read, never rewritten); ``keys.toml`` beside it is loomex's own
-(written by ``loomex keys set``, mode 0600, atomically). ``$LOOMEX_CONFIG_DIR`` and
-``$LOOMEX_DATA_DIR`` / ``$LOOMEX_CACHE_DIR`` override the platform directories.
+``config.toml`` is the user's (read, never rewritten; checked against the schema in
+:mod:`.config_check` each time it is loaded); ``keys.toml`` beside it is loomex's own
+(written by ``loomex keys set``, mode 0600, atomically, read-modify-write under a lock on
+``keys.toml.lock``). ``$LOOMEX_CONFIG_DIR`` and ``$LOOMEX_DATA_DIR`` / ``$LOOMEX_CACHE_DIR``
+override the platform directories.
+
+Warnings found on loading (unknown keys, a keys.toml others can read) are kept for the face
+to print once: :func:`take_warnings`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from .errors import ConfigError
 
@@ -64,30 +72,57 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {e} (the file was left untouched)") from None
 
 
-_cache: dict[Path, tuple[float, dict[str, Any]]] = {}
+_cache: dict[Path, tuple[Any, dict[str, Any]]] = {}
+_warnings: list[str] = []
 
 
-def _cached(path: Path) -> dict[str, Any]:
+def take_warnings() -> list[str]:
+    """The warnings found while loading the files since the last call (each file's once)."""
+    out = list(_warnings)
+    _warnings.clear()
+    return out
+
+
+def _cached(path: Path, check: Callable[[dict[str, Any], Path, os.stat_result], None] | None
+            = None) -> dict[str, Any]:
     try:
-        mtime = path.stat().st_mtime
+        st = path.stat()
+        stamp: Any = (st.st_mtime_ns, st.st_size, st.st_ino)
     except OSError:
-        mtime = -1.0
+        st, stamp = None, None
     hit = _cache.get(path)
-    if hit and hit[0] == mtime:
+    if hit and hit[0] == stamp:
         return hit[1]
-    data = read_toml(path) if mtime >= 0 else {}
-    _cache[path] = (mtime, data)
+    data = read_toml(path) if st is not None else {}
+    if check is not None and st is not None:
+        check(data, path, st)  # raises ConfigError before anything is cached
+    _cache[path] = (stamp, data)
     return data
 
 
+def _check_config(data: dict[str, Any], path: Path, st: os.stat_result) -> None:
+    from .config_check import check_config
+    _warnings.extend(check_config(data, path))
+
+
+def _check_keys(data: dict[str, Any], path: Path, st: os.stat_result) -> None:
+    if os.name != "nt" and st.st_mode & 0o077:
+        _warnings.append(f"{path} can be read by other users (mode "
+                         f"{stat.S_IMODE(st.st_mode):04o}): run chmod 600 {path}")
+
+
 def load_config() -> dict[str, Any]:
-    """config.toml, parsed (cached per process while the file is unchanged)."""
-    return _cached(config_path())
+    """config.toml, parsed and checked (cached per process while the file is unchanged):
+    a value of the wrong type is a ConfigError; unknown keys are warnings."""
+    return _cached(config_path(), _check_config)
 
 
 def load_keys() -> dict[str, str]:
     """keys.toml as {provider: key}. Both ``name = "key"`` and ``[name] api_key`` are read."""
-    data = _cached(keys_path())
+    return _keys_of(_cached(keys_path(), _check_keys))
+
+
+def _keys_of(data: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, v in data.items():
         if isinstance(v, str):
@@ -95,6 +130,41 @@ def load_keys() -> dict[str, str]:
         elif isinstance(v, dict) and isinstance(v.get("api_key"), str):
             out[name] = v["api_key"]
     return out
+
+
+@contextlib.contextmanager
+def keys_lock() -> Iterator[None]:
+    """Holds an exclusive lock on ``keys.toml.lock`` (beside keys.toml) so that parallel
+    read-modify-writes of keys.toml do not lose each other's keys: ``fcntl.flock`` on POSIX,
+    ``msvcrt.locking`` on Windows."""
+    path = keys_path().with_name("keys.toml.lock")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+            import time
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for ~10 s itself
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        else:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def update_keys(change: Callable[[dict[str, str]], None]) -> Path:
+    """Reads keys.toml, lets ``change`` edit the keys, writes it back, all under
+    :func:`keys_lock`; the file is read afresh (never from the cache) inside the lock."""
+    with keys_lock():
+        keys = _keys_of(read_toml(keys_path()))
+        change(keys)
+        return write_keys(keys)
 
 
 def write_keys(keys: dict[str, str]) -> Path:

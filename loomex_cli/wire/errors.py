@@ -34,11 +34,14 @@ class ProviderError(LoomexError):
         self.retry_after = retry_after
         #: set when the failure came after output had been streamed (never retried)
         self.after_output = False
+        #: loomex's own words about it, shown after the message (for a 401: the key's source)
+        self.note: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
         status = f"HTTP {self.status}: " if self.status else ""
-        return f"{where}{status}{self.message}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{where}{status}{self.message}{note}"
 
 
 class AuthError(ProviderError):
@@ -80,6 +83,13 @@ class ConnectError(ProviderError):
     retryable = True
 
 
+class IdleTimeoutError(ProviderError):
+    """The provider accepted the request, then sent nothing that carries content for the
+    idle timeout (keep-alive comments do not count). Not retried: the server may be working
+    on the request, and retrying a silent server would multiply the wait."""
+    kind = "timeout"
+
+
 class StreamError(ProviderError):
     """The response broke or was malformed after it began, or carried an error event."""
     kind = "stream"
@@ -116,7 +126,9 @@ def extract_message(body: Any, fallback: str = "") -> tuple[str, Any]:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            if text.lstrip()[:1] == "<":  # an HTML error page (a proxy, a load balancer)
+                return (_html_text(text) or fallback), None
             line = text.strip().splitlines()[0] if text.strip() else ""
             return (_clip(line) or fallback), None
     if isinstance(body, list) and body:
@@ -136,6 +148,13 @@ def extract_message(body: Any, fallback: str = "") -> tuple[str, Any]:
         msg = f"{msg}: {raw}" if msg else raw
     code = err.get("code") if err.get("code") is not None else err.get("type")
     return _clip(str(msg)) or fallback, code
+
+
+def _html_text(html: str) -> str:
+    """An HTML page's title, else its text without tags (one line, clipped)."""
+    m = re.search(r"<title[^>]*>(.*?)</title>", html, re.I | re.S)
+    text = m.group(1) if m and m.group(1).strip() else re.sub(r"<[^>]*>", " ", html)
+    return _clip(text, 200)
 
 
 def _clip(text: str, limit: int = 500) -> str:

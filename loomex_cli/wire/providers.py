@@ -60,8 +60,13 @@ class Route:
     extra_body: dict[str, Any] = field(default_factory=dict)
     include_usage: bool = True
     echo_reasoning: bool = True
-    #: where the key came from: "env:NAME", "keys.toml", "config", "command", or None
+    #: where the key came from: "env:NAME", "keys.toml", "config.toml", "api_key_cmd",
+    #: "argument", or None
     key_source: str | None = None
+    #: seconds (None: the default, see wire.client): without a content-bearing event while
+    #: streaming, and to connect
+    idle_timeout: float | None = None
+    connect_timeout: float | None = None
 
     @property
     def url(self) -> str:
@@ -155,7 +160,7 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         config = load_config()
     t = provider_table(provider, config)
     preset = PRESETS.get(provider) or _EXTRA.get(provider)
-    env_url = os.environ.get(f"LOOMEX_{provider.upper().replace('-', '_')}_BASE_URL")
+    env_url = os.environ.get(_url_env(provider))
     hint = ""
     if preset is None and not t and not (base_url or env_url):
         # neither a preset nor configured: the models.dev catalog (loaded only here)
@@ -170,6 +175,10 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         raise ConfigError(
             f"unknown provider {provider!r}: add [providers.{provider}] with base_url to "
             f"config.toml, or use one of: {', '.join(known_providers(config))}{hint}")
+    check_base_url(str(url), "the base_url argument" if base_url else
+                   f"${_url_env(provider)}" if env_url else
+                   f"config.toml [providers.{provider}] base_url" if t.get("base_url") else
+                   f"the {provider} preset")
     needs_key = bool(t.get("api_key_env") or t.get("api_key") or t.get("api_key_cmd")) or (
         preset is not None and preset.key_env is not None and not t.get("base_url"))
     source = "argument" if api_key else None
@@ -190,4 +199,38 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         include_usage=bool(t.get("include_usage", preset.include_usage if preset else True)),
         echo_reasoning=bool(t.get("echo_reasoning", preset.echo_reasoning if preset else True)),
         key_source=source,
+        idle_timeout=_seconds(t, config, "idle_timeout"),
+        connect_timeout=_seconds(t, config, "connect_timeout"),
     )
+
+
+def _url_env(provider: str) -> str:
+    return f"LOOMEX_{provider.upper().replace('-', '_')}_BASE_URL"
+
+
+def _seconds(table: dict[str, Any], config: dict[str, Any], key: str) -> float | None:
+    """``key`` of the provider's table, else the top-level one (types checked on load)."""
+    value = table.get(key, config.get(key))
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def check_base_url(url: str, where: str) -> None:
+    """A ConfigError (exit 3, never retried) for a URL that cannot be an OpenAI-compatible
+    endpoint: a scheme other than http/https, no host, a port outside 1-65535."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+    except ValueError as e:
+        why = "a port outside 1-65535" if "port" in str(e).lower() else f"an error ({e})"
+        raise ConfigError(f"{where}: {url!r} is not a valid URL: {why}") from None
+    if "://" not in url or parts.scheme.lower() not in ("http", "https"):
+        got = f"the scheme {parts.scheme}://" if "://" in url else "no scheme"
+        raise ConfigError(f"{where}: {shown!r} has {got}; use an http:// or https:// URL")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{where}: {url!r} contains a space or a control character")
+    if not parts.hostname:
+        raise ConfigError(f"{where}: {shown!r} has no valid host")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{where}: {shown!r} has port {port}, outside 1-65535")

@@ -4,30 +4,47 @@ Accepts what real servers send: ``:`` comment and keep-alive lines, ``event:`` l
 LF / CRLF / CR line ends (also split across reads), a body that starts with white space, and
 a stream that ends without a blank line or ``data: [DONE]``. Network reads may split the
 stream anywhere; the result is the same.
+
+Reading is linear in the size of the stream, however long a line is (the reads of an
+unfinished line are kept apart and joined once, when its end arrives), and one line may be
+at most :data:`MAX_LINE` bytes: a longer one raises :class:`LineTooLong`.
 """
 
 from __future__ import annotations
 
-__all__ = ["SSEParser"]
+__all__ = ["SSEParser", "LineTooLong", "MAX_LINE"]
 
 _LF = b"\n"
 _CR = b"\r"
+#: the longest line accepted (16 MiB)
+MAX_LINE = 16 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """One line of the stream is over :data:`MAX_LINE` bytes."""
 
 
 class SSEParser:
     """``feed(bytes)`` returns the events completed so far as ``(event_name, data)`` pairs,
     ``event_name`` None for plain messages and ``data`` the bytes of the joined data lines."""
 
-    __slots__ = ("_buf", "_data", "_event")
+    __slots__ = ("_buf", "_more", "_size", "_data", "_event")
 
     def __init__(self) -> None:
+        #: the start of an unfinished line, and the later reads that did not end it
         self._buf = b""
+        self._more: list[bytes] = []
+        self._size = 0
         self._data: list[bytes] = []
         self._event: bytes | None = None
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         if self._buf:
-            chunk = self._buf + chunk
+            if _LF not in chunk and _CR not in chunk and self._buf[-1:] != _CR:
+                return self._hold(chunk)  # the line goes on: joined once, when it ends
+            chunk = (self._take() if self._more else self._buf) + chunk
+        if len(chunk) > MAX_LINE:
+            self._check(chunk)
         if _CR in chunk:
             hold = b""
             if chunk[-1:] == _CR:  # a CR that ends a read may be half of a CRLF: keep it
@@ -39,8 +56,33 @@ class SSEParser:
             self._buf = lines.pop()
         return self._lines(lines)
 
+    def _hold(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        if not self._more:
+            self._size = len(self._buf)
+        self._more.append(chunk)
+        self._size += len(chunk)
+        if self._size > MAX_LINE:
+            self._too_long()
+        return []
+
+    def _take(self) -> bytes:
+        joined = b"".join([self._buf, *self._more])
+        self._more = []
+        return joined
+
+    def _check(self, chunk: bytes) -> None:
+        """A read longer than MAX_LINE: fine while each of its lines is shorter."""
+        if max(map(len, chunk.replace(_CR, _LF).split(_LF))) > MAX_LINE:
+            self._too_long()
+
+    def _too_long(self) -> None:
+        self._buf, self._more, self._size = b"", [], 0
+        raise LineTooLong(f"the provider sent a line over {MAX_LINE // (1024 * 1024)} MiB")
+
     def close(self) -> list[tuple[str | None, bytes]]:
         """Flushes what is left when the body ends (a last event without its blank line)."""
+        if self._more:
+            self._buf = self._take()
         rest = self._buf.replace(b"\r\n", _LF).replace(_CR, _LF)
         self._buf = b""
         out = self._lines(rest.split(_LF)) if rest else []
@@ -87,3 +129,4 @@ class SSEParser:
         self._data = []
         self._event = None
         return event, payload
+
