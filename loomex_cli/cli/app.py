@@ -21,6 +21,7 @@ class DefaultGroup(TyperGroup):
     default = "run"
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["loomex.argv"] = list(args)  # where a "--" was (loomex mcp ... -- COMMAND)
         if args:
             own = {o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts)}
             first = args[0]
@@ -53,6 +54,9 @@ config_app = typer.Typer(help="Where the config lives and what it says.", no_arg
                          rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
+mcp_app = typer.Typer(help="MCP servers: list them, their tools, call one by hand.",
+                      no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(mcp_app, name="mcp")
 history_app = typer.Typer(help="Saved conversations: list (the default), show, export, rm.",
                           invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(history_app, name="history")
@@ -278,6 +282,35 @@ def history_export(conv_id: str = typer.Argument(..., metavar="ID"),
 def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
     from .history import remove_conversation
     guarded(False, lambda: remove_conversation(conv_id))
+
+
+MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
+_RAW = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@mcp_app.command("list", help="Configured MCP servers: state, tool count, command or URL (secrets masked).")
+def mcp_list(mcp_config: Optional[List[str]] = MCP_CONFIG,
+             json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    from .mcp_cmd import list_servers
+    raise typer.Exit(guarded(False, lambda: list_servers(mcp_config or [], json)) or 0)
+
+
+@mcp_app.command("tools", context_settings=_RAW,
+                 help="The tools of SERVER (a configured name, an http(s):// URL, or a command after --).")
+def mcp_tools_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFIG,
+                  json: bool = typer.Option(False, "--json", help="The server's tool list as JSON")) -> None:
+    from .mcp_cmd import list_tools, split_dashdash
+    args, command = split_dashdash(ctx)
+    raise typer.Exit(guarded(False, lambda: list_tools(args, command, mcp_config or [], json)) or 0)
+
+
+@mcp_app.command("call", context_settings=_RAW,
+                 help="Call TOOL of SERVER with JSON arguments: loomex mcp call SERVER TOOL '{...}' (or TOOL '{...}' -- COMMAND ARGS...).")
+def mcp_call_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFIG,
+                 json: bool = typer.Option(False, "--json", help="The raw result as JSON")) -> None:
+    from .mcp_cmd import call_tool, split_dashdash
+    args, command = split_dashdash(ctx)
+    raise typer.Exit(guarded(False, lambda: call_tool(args, command, mcp_config or [], json)) or 0)
 
 
 def main(args: list[str] | None = None) -> None:
