@@ -49,7 +49,9 @@ def make_askers(suspend: Callable[[], Any]) -> tuple[Callable[..., Any], Callabl
         from ..tools.policy import ApprovalAnswer
         danger = f"  \x1b[31m[{request.danger}]\x1b[0m" if request.danger else ""
         what = getattr(request, "display", None) or request.subject
-        head = f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: {what}{danger}\n"
+        hints = f"  \x1b[2m({request.hints})\x1b[0m" if getattr(request, "hints", "") else ""
+        head = (f"\n\x1b[33m?\x1b[0m \x1b[1m{request.tool}\x1b[0m wants to run: {what}{danger}"
+                f"{hints}\n")
         remember = getattr(request, "can_remember", not request.danger)
         choices = "  [y] yes once   [s] yes for this session   [n] no" if remember \
             else "  [y] yes once   [n] no"
