@@ -16,6 +16,10 @@ from mcp.types import ToolAnnotations
 
 server = MCPServer("loomex-test-py")
 
+if os.environ.get("LOOMEX_TEST_PIDFILE"):  # the lifecycle tests watch this process
+    with open(os.environ["LOOMEX_TEST_PIDFILE"], "a") as f:
+        f.write(f"{os.getpid()}\n")
+
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))
 def add(a: int, b: int) -> int:
