@@ -13,7 +13,7 @@ from .._version import __version__
 from .jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Closed, Peer, RpcError
 
 #: newest first: what loomex asks for, and what it accepts back
-PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 #: most pages of tools/list read from one server (a server that never ends its cursor)
 MAX_PAGES = 100
 
