@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitError": "wire.errors", "ServerError": "wire.errors",
     "ConnectError": "wire.errors", "StreamError": "wire.errors",
     "RetryPolicy": "wire.retry",
+    "mcp_tools": "mcp",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -69,3 +70,4 @@ if TYPE_CHECKING:  # pragma: no cover
                               ContextLengthError, LoomexError, NotFoundError, ProviderError,
                               RateLimitError, ServerError, StreamError)
     from .wire.retry import RetryPolicy
+    from .mcp import mcp_tools

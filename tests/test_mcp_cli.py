@@ -82,7 +82,7 @@ def test_list_shows_servers_counts_and_masks_secrets(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "tok-SECRET-123" not in p.stdout + p.stderr
     lines = {line.split()[0]: line for line in p.stdout.splitlines() if line and line[0] != " "}
-    assert "10 tools" in lines["py"] and "TOKEN=****" in lines["py"]
+    assert "11 tools" in lines["py"] and "TOKEN=****" in lines["py"]
     assert "failed" in lines["broken"] and "command not found" in p.stdout
     assert "stopped" in lines["off"]
 

@@ -104,6 +104,17 @@ async def roots(ctx: Context) -> str:
     return ", ".join(str(r.uri) for r in result.roots)
 
 
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds a tool named extra and tells the client its tool list changed."""
+    def extra() -> str:
+        """A tool that appeared later."""
+        return "extra"
+    server.add_tool(extra)
+    await ctx.session.send_tool_list_changed()
+    return "grown"
+
+
 if __name__ == "__main__":
     kind = sys.argv[1] if len(sys.argv) > 1 else "stdio"
     if kind == "stdio":
