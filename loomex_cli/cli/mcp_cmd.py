@@ -192,3 +192,22 @@ def split_dashdash(ctx: Any) -> tuple[list[str], list[str]]:
         if after and extra[-len(after):] == after:
             return extra[:-len(after)], after
     return extra, []
+
+
+def status_lines() -> list[str]:
+    """The REPL's ``/mcp``: every server with its state, and the tools of those running
+    (nothing is started by looking)."""
+    from ..mcp import registry
+    from ..mcp.tools import exposed_names
+    m = registry.get_manager()
+    if not m.servers:
+        return ["no MCP servers configured ([mcp.servers.NAME] in config.toml)"]
+    lines = []
+    for name, s in m.servers.items():
+        state = f"{len(s.tools)} tools" if s.state == "ready" else s.state
+        lines.append(f"  {name:<20} {state:<12} {s.cfg.shown()}")
+        if s.state == "ready":
+            lines.append("    " + ", ".join(exposed_names(name, s.tools)))
+        elif s.error:
+            lines.append(f"    {s.error}")
+    return lines
