@@ -170,3 +170,24 @@ def test_a_server_that_fails_to_start_is_one_line(replay, tmp_path):
     p = run_in(tmp_path, env, "-t", "bad__*", "hi")
     assert p.returncode == 3
     assert p.stderr.strip().count("\n") == 0 and "command not found" in p.stderr
+
+
+def test_sampling_uses_the_run_model_only_when_allowed(replay, tmp_path):
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "ev__trigger-sampling-request", {"prompt": "say hi"})]),
+        Reply.text("sampled answer"),
+        Reply.text("finished"),
+    ], prefix="mcp-sampling")
+    cfg = toml_server("ev", everything_cmd(), sampling="true")
+    cfg += '\n[tools."ev__*"]\nallow = ["*"]\n'
+    p = run_in(tmp_path, CliEnv(tmp_path, url, extra_config=cfg), "-t", "ev__trigger-*", "go")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "finished\n"
+    reqs = replay.requests(name)
+    assert "say hi" in json.dumps(reqs[1].body["messages"])  # the server's request
+    (result,) = tool_results(replay, name)
+    assert "sampled answer" in result
+    # not allowed: the capability is not offered, so the server has no such tool
+    env = CliEnv(tmp_path, url, extra_config=toml_server("ev", everything_cmd()))
+    p = run_in(tmp_path, env, "mcp", "tools", "ev")
+    assert "trigger-sampling-request" not in p.stdout and "ev__echo" in p.stdout

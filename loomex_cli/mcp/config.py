@@ -55,7 +55,7 @@ class ServerConfig:
     def shown(self) -> str:
         """The server for a listing: its command or URL, secrets never included."""
         if self.url:
-            return self.url.split("?", 1)[0] if "?" in self.url else self.url
+            return safe_url(self.url)
         return " ".join([self.command or "", *self.args]).strip()
 
 
@@ -66,6 +66,18 @@ class McpSettings:
     trust_annotations: bool = False
     #: one-line notes for the person (an untrusted .mcp.json that was ignored, ...)
     notes: list[str] = field(default_factory=list)
+
+
+def safe_url(url: str) -> str:
+    """A URL as it may be shown: no user:password, no query (tokens live there)."""
+    from urllib.parse import urlsplit, urlunsplit
+    try:
+        u = urlsplit(url)
+        host = u.hostname or ""
+        netloc = f"{host}:{u.port}" if u.port else host
+        return urlunsplit((u.scheme, netloc, u.path, "", ""))
+    except ValueError:
+        return "<url>"
 
 
 def server_prefix(name: str) -> str:

@@ -72,7 +72,9 @@ async def sse_events(response: Any) -> AsyncIterator[tuple[str, str, str | None,
 class StreamableHttpTransport:
     def __init__(self, url: str, *, headers: dict[str, str] | None = None,
                  timeout: float = 30.0) -> None:
+        from .config import safe_url
         self.url = url
+        self.shown = safe_url(url)  # for messages: no credentials, no query
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.session_id: str | None = None
@@ -86,7 +88,7 @@ class StreamableHttpTransport:
         self._closed = False
 
     def describe(self) -> str:
-        return self.url
+        return self.shown
 
     async def start(self, on_message: Callable[[Any], None],
                     on_close: Callable[[str], None]) -> None:
@@ -119,7 +121,7 @@ class StreamableHttpTransport:
                 self._client.build_request("POST", self.url, headers=headers, content=body),
                 stream=True)
         except httpx2.HTTPError as e:
-            raise HttpError(f"cannot reach {self.url}: {type(e).__name__}: {e}") from None
+            raise HttpError(f"cannot reach {self.shown}: {type(e).__name__}") from None
         status = response.status_code
         if first and status in (400, 404, 405) and message.get("method") == "initialize":
             await response.aclose()
@@ -127,11 +129,11 @@ class StreamableHttpTransport:
         if status == 404 and self.session_id:
             await response.aclose()
             self._lost("the server ended the session (HTTP 404)")
-            raise HttpError(f"{self.url}: the session expired")
+            raise HttpError(f"{self.shown}: the session expired")
         if status >= 300:
             text = (await response.aread()).decode("utf-8", "replace")
             await response.aclose()
-            raise status_error(status, self.url, text)
+            raise status_error(status, self.shown, text)
         if first:
             self.session_id = response.headers.get("mcp-session-id") or None
         ctype = response.headers.get("content-type", "")
@@ -149,7 +151,7 @@ class StreamableHttpTransport:
             try:
                 self._on_message(json.loads(raw))
             except ValueError:
-                raise HttpError(f"{self.url} sent a body that is not JSON") from None
+                raise HttpError(f"{self.shown} sent a body that is not JSON") from None
         if message.get("method") == "notifications/initialized":
             self._spawn(self._listen())  # now the server may talk unprompted
 
@@ -245,7 +247,7 @@ class StreamableHttpTransport:
         try:
             await legacy.start(self._on_message, self._on_close)
         except HttpError as e:
-            raise HttpError(f"{self.url} speaks neither Streamable HTTP nor HTTP+SSE ({e})") \
+            raise HttpError(f"{self.shown} speaks neither Streamable HTTP nor HTTP+SSE ({e})") \
                 from None
         self.legacy = legacy
         await legacy.send(message)

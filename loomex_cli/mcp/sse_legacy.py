@@ -18,7 +18,9 @@ from .http import HttpError, make_client, sse_events, status_error
 class LegacySseTransport:
     def __init__(self, url: str, *, headers: dict[str, str] | None = None,
                  timeout: float = 30.0) -> None:
+        from .config import safe_url
         self.url = url
+        self.shown = safe_url(url)
         self.headers = dict(headers or {})
         self.timeout = timeout
         self.endpoint: str | None = None
@@ -27,7 +29,7 @@ class LegacySseTransport:
         self._closed = False
 
     def describe(self) -> str:
-        return self.url
+        return self.shown
 
     async def start(self, on_message: Callable[[Any], None],
                     on_close: Callable[[str], None]) -> None:
@@ -39,12 +41,12 @@ class LegacySseTransport:
                 stream=True)
         except httpx2.HTTPError as e:
             await self._client.aclose()
-            raise HttpError(f"cannot reach {self.url}: {type(e).__name__}: {e}") from None
+            raise HttpError(f"cannot reach {self.shown}: {type(e).__name__}") from None
         if response.status_code != 200:
             body = (await response.aread()).decode("utf-8", "replace")
             await response.aclose()
             await self._client.aclose()
-            raise status_error(response.status_code, self.url, body)
+            raise status_error(response.status_code, self.shown, body)
         found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._reader = asyncio.get_running_loop().create_task(
             self._read(response, found, on_message, on_close))
@@ -52,11 +54,11 @@ class LegacySseTransport:
             endpoint = await asyncio.wait_for(found, self.timeout)
         except (TimeoutError, HttpError):
             await self.close()
-            raise HttpError(f"{self.url} sent no endpoint event") from None
+            raise HttpError(f"{self.shown} sent no endpoint event") from None
         full = urljoin(self.url, endpoint)
         if urlsplit(full)[:2] != urlsplit(self.url)[:2]:  # same scheme and host only
             await self.close()
-            raise HttpError(f"{self.url} named an endpoint on another origin: {full}")
+            raise HttpError(f"{self.shown} named an endpoint on another origin")
         self.endpoint = full
 
     async def _read(self, response: Any, found: "asyncio.Future[str]",
@@ -93,9 +95,9 @@ class LegacySseTransport:
                 self.endpoint, content=json.dumps(message, ensure_ascii=False).encode(),
                 headers={"Content-Type": "application/json", **self.headers})
         except httpx2.HTTPError as e:
-            raise HttpError(f"cannot reach {self.endpoint}: {type(e).__name__}") from None
+            raise HttpError(f"cannot reach {self.shown}: {type(e).__name__}") from None
         if response.status_code >= 300:
-            raise status_error(response.status_code, self.url, response.text)
+            raise status_error(response.status_code, self.shown, response.text)
 
     async def close(self) -> None:
         self._closed = True
