@@ -132,3 +132,17 @@ def test_sigterm_leaves_no_server_behind(replay, tmp_path):
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def test_a_server_that_never_answers_times_out_and_is_killed(tmp_path):
+    pidfile = tmp_path / "pid"
+    cfg = toml_server("mute", ["/bin/sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"],
+                      timeout="1")
+    t0 = time.monotonic()
+    p = subprocess.run([loomex_bin(), "mcp", "tools", "mute"], cwd=tmp_path, text=True,
+                       env=CliEnv(tmp_path, extra_config=cfg).env(), capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert time.monotonic() - t0 < 20
+    assert p.returncode == 3 and "did not start within 1 s" in p.stderr
+    assert "mute.log" in p.stderr
+    assert not _alive(int(pidfile.read_text()))
