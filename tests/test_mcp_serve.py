@@ -64,3 +64,27 @@ def test_repl_mcp_approval_hints_and_elicitation_on_a_terminal(tmux, replay, tmp
     msgs = replay.requests(name)[-1].body["messages"]
     results = [m["content"] for m in msgs if m["role"] == "tool"]
     assert results[1] == 'accepted: {"name":"Zed","age":42,"color":"blue"}'
+
+
+def test_the_repl_offers_tools_a_server_added_since_the_last_turn(tmux, replay, tmp_path):
+    from cli_support import CliEnv, Term, loomex_bin
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "py__grow", {})]), Reply.text("grown ok"),
+        Reply.text("second answer"),
+    ], prefix="mcp-repl-grow")
+    cfg = toml_server("py", py_cmd()) + '\n[tools."py__*"]\nallow = ["*"]\n'
+    t = Term(tmux, CliEnv(tmp_path, url, extra_config=cfg).env(),
+             [loomex_bin(), "chat", "-t", "py__*"])
+    try:
+        t.wait_for("›")
+        t.type("grow")
+        t.keys("Enter")
+        t.wait_for("grown ok")
+        t.type("again")
+        t.keys("Enter")
+        t.wait_for("second answer")
+    finally:
+        t.close()
+    reqs = replay.requests(name)
+    names = [[x["function"]["name"] for x in r.body["tools"]] for r in reqs]
+    assert "py__extra" not in names[0] and "py__extra" in names[2]

@@ -43,6 +43,10 @@ class Setup:
 
     def agent(self) -> Agent:
         o = self.opts
+        if "loomex_cli.mcp.registry" in sys.modules:  # MCP in use: a server's tools changed?
+            from ..mcp.registry import tools_changed
+            if tools_changed(self.tools):
+                self.tools = resolve_tool_list(self.tool_names)
         temp = o.temperature if o.temperature is not None else self.config.get("temperature", 0.1)
         steps = o.max_steps if o.max_steps is not None else self.config.get("max_steps", 10)
         if steps is not None and int(steps) < 1:

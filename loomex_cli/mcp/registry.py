@@ -116,3 +116,14 @@ def mcp_tools(*selection: str, manager: Any = None) -> list[Any]:
     names or globs, or ``"mcp"`` for every configured server."""
     pats = [s if is_mcp_pattern(s) else f"{s}__*" for s in selection] or ["mcp"]
     return resolve(pats, manager)
+
+
+def tools_changed(tools: list[Any]) -> bool:
+    """Whether a server behind these tools said its tool list changed since (the REPL then
+    selects again before the next turn)."""
+    for t in tools:
+        session = getattr(getattr(t, "server", None), "session", None)
+        changed = getattr(session, "tools_changed", None)
+        if changed is not None and changed.is_set():
+            return True
+    return False
