@@ -148,3 +148,29 @@ def test_results_are_mapped_and_cut():
     assert len(cut.encode()) < 60_000 and cut.startswith("line 0\n") and "line 9999" in cut
     saved = cut.split("is saved in ")[1].split(" — ")[0]
     assert open(saved).read() == big
+
+
+def test_policy_reads_glob_tables_for_mcp_tools():
+    from types import SimpleNamespace
+
+    from loomex_cli.mcp.tools import McpTool
+    from loomex_cli.tools.policy import ApprovalRequest, Policy
+    server = SimpleNamespace(cfg=SimpleNamespace(name="py", tool_timeout=None))
+    add = McpTool(server, {"name": "add", "annotations": {"readOnlyHint": True}}, "py__add")
+    rm = McpTool(server, {"name": "rm"}, "py__rm")
+    rules = {"py__*": {"allow": ['py__add {"a":1*'], "deny": ["py__rm *"]},
+             "py__add": {"deny": ['*"a":13*']}}
+    p = Policy(rules, ask=None)
+    assert p.decide(add, {"a": 1, "b": 2}).allowed
+    assert not p.decide(add, {"a": 13}).allowed            # the exact table's deny adds up
+    assert not p.decide(add, {"a": 2}).allowed             # no rule, nobody to ask
+    assert "deny" in p.decide(rm, {"x": 1}).reason
+    asking = Policy({}, ask=lambda r: "no")
+    req = asking.decide(rm, {"x": 1})
+    assert isinstance(req, ApprovalRequest) and req.hints == "the server says: may be destructive"
+    assert req.subject == 'py__rm {"x":1}'
+    assert asking.decide(add, {}).hints == "the server says: read-only"
+    # the read-only hint relaxes the default only when the user opts in
+    trusted = McpTool(server, {"name": "add", "annotations": {"readOnlyHint": True}}, "py__add",
+                      trust_annotations=True)
+    assert trusted.risk == "read" and add.risk == "exec"

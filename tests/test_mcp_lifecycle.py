@@ -98,8 +98,10 @@ def _slow_run(replay, tmp_path, prefix):
         Reply.tool_calls([("c1", "py__slow", {"seconds": 30})]),
         Reply.text("done"),
     ], prefix=prefix)
-    cfg = toml_server("py", py_cmd(), env=f'{{ LOOMEX_TEST_PIDFILE = "{pidfile}", '
-                                          f'LOOMEX_TEST_MARKER = "{marker}" }}')
+    helper = tmp_path / "helper-pid"  # another process of the server's group
+    cmd = ["/bin/sh", "-c", f"sleep 300 & echo $! > {helper}; exec \"$0\" \"$@\"", *py_cmd()]
+    cfg = toml_server("py", cmd, env=f'{{ LOOMEX_TEST_PIDFILE = "{pidfile}", '
+                                     f'LOOMEX_TEST_MARKER = "{marker}" }}')
     cfg += '\n[tools."py__*"]\nallow = ["*"]\n'
     proc = subprocess.Popen([loomex_bin(), "-t", "py__slow", "go"], cwd=tmp_path, text=True,
                             env=CliEnv(tmp_path, url, extra_config=cfg).env(),
@@ -121,13 +123,20 @@ def test_ctrl_c_cancels_the_call_and_the_server_is_gone(replay, tmp_path):
     assert marker.read_text() == "cancelled"  # notifications/cancelled reached the server
     (pid,) = _pids(pidfile)
     assert not _alive(pid)
+    assert not _alive(int((tmp_path / "helper-pid").read_text()))
 
 
 def test_sigterm_leaves_no_server_behind(replay, tmp_path):
     proc, pidfile, _ = _slow_run(replay, tmp_path, "mcp-sigterm")
+    helper = int((tmp_path / "helper-pid").read_text())
+    assert _alive(helper)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     (pid,) = _pids(pidfile)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(helper):
+        time.sleep(0.05)
+    assert not _alive(helper)  # the whole process group, not only the server
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
