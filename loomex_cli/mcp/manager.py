@@ -289,17 +289,27 @@ def _register_exit(manager: Manager) -> None:
     if _SIGNALS_SET or threading.current_thread() is not threading.main_thread():
         return
     _SIGNALS_SET = True
-    previous = signal.getsignal(signal.SIGTERM)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            _chain(getattr(signal, name))
 
-    def on_term(signum: int, frame: Any) -> None:
+
+def _chain(sig: int) -> None:
+    """On ``sig``: kill the servers' groups, then do what was done before (the default:
+    die of the signal, as if loomex had not been here)."""
+    previous = signal.getsignal(sig)
+    if previous == signal.SIG_IGN:
+        return
+
+    def handler(signum: int, frame: Any) -> None:
         kill_all()
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
     try:
-        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(sig, handler)
     except (ValueError, OSError):  # pragma: no cover - not the main thread after all
         pass
 

@@ -73,6 +73,9 @@ def resolve(patterns: list[str], manager: Any = None) -> list[Any]:
             raise ValueError(_unknown_server(server, m))
         wanted.setdefault(server, []).append(p)
     names = [n for n, s in m.servers.items() if s.cfg.enabled] if everything else list(wanted)
+    if everything and not names:
+        raise ValueError("--tools mcp: no MCP servers are configured ([mcp.servers.NAME] in "
+                         "config.toml, or --mcp-config FILE)")
     for n in wanted:
         if not m.servers[n].cfg.enabled:
             raise ConfigError(f"MCP server {n!r} is disabled (enabled = false in "
