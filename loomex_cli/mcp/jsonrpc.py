@@ -78,7 +78,10 @@ class Peer:
         if params:
             msg["params"] = params
         try:
-            await self._send(msg)
+            try:
+                await self._send(msg)
+            except ConnectionError as e:  # a broken pipe: the server is gone
+                raise Closed(f"the connection to the server broke ({e})") from None
             return await (asyncio.wait_for(fut, timeout) if timeout else fut)
         except (asyncio.CancelledError, TimeoutError) as e:
             if method != "initialize" and self.closed is None:  # the spec: never cancel it

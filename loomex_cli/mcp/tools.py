@@ -100,6 +100,8 @@ class McpTool(Tool):
             raise ToolError(f"the MCP server refused the call: {e}") from None
         except TimeoutError:
             raise ToolError(f"{self.name} timed out") from None
+        except OSError as e:  # HTTP: the server could not be reached, or answered 4xx/5xx
+            raise ToolError(str(e)) from None
         text = clip(result_text(result), self.name)
         if result.get("isError"):
             raise ToolError(text or "the tool reported an error")
