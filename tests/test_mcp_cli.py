@@ -191,3 +191,22 @@ def test_sampling_uses_the_run_model_only_when_allowed(replay, tmp_path):
     env = CliEnv(tmp_path, url, extra_config=toml_server("ev", everything_cmd()))
     p = run_in(tmp_path, env, "mcp", "tools", "ev")
     assert "trigger-sampling-request" not in p.stdout and "ev__echo" in p.stdout
+
+
+def test_an_odd_but_legal_server(tmp_path):
+    import sys
+    from mcp_support import HERE
+    log = tmp_path / "odd.jsonl"
+    cfg = toml_server("odd", [sys.executable, str(HERE / "odd_server.py")],
+                      env=f'{{ ODD_LOG = "{log}" }}')
+    p = run_in(tmp_path, CliEnv(tmp_path, extra_config=cfg), "mcp", "call", "odd", "probe")
+    assert p.returncode == 0, p.stderr
+    answers = json.loads(p.stdout)
+    assert answers["p1"]["result"] == {}                      # ping answered
+    assert answers["p2"]["error"]["code"] == -1               # sampling declined
+    assert answers["p3"]["result"]["roots"][0]["uri"] == tmp_path.resolve().as_uri()
+    sent = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [m.get("method") for m in sent[:3]] == ["initialize", "notifications/initialized",
+                                                   "tools/list"]
+    assert "sampling" not in sent[0]["params"]["capabilities"]
+    assert all(m["jsonrpc"] == "2.0" for m in sent)
