@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "ConnectError": "wire.errors", "StreamError": "wire.errors",
     "IdleTimeoutError": "wire.errors",
     "RetryPolicy": "wire.retry",
+    "mcp_tools": "mcp",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -70,3 +71,4 @@ if TYPE_CHECKING:  # pragma: no cover
                               ContextLengthError, IdleTimeoutError, LoomexError, NotFoundError,
                               ProviderError, RateLimitError, ServerError, StreamError)
     from .wire.retry import RetryPolicy
+    from .mcp import mcp_tools

@@ -33,6 +33,6 @@ def test_the_whole_suite_quick(tmp_path):
                          env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
     for title in ("Startup", "Stream assembly", "Agent loop", "Parallel tools",
-                  "Compaction bookkeeping", "Model registry"):
+                  "Compaction bookkeeping", "Model registry", "MCP"):
         assert f"## {title}" in out.stdout
     assert "`loomex --help`" in out.stdout and "blocking def" in out.stdout

@@ -25,6 +25,7 @@ class DefaultGroup(TyperGroup):
     piped_runs_default = True
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["loomex.argv"] = list(args)  # where a "--" was (loomex mcp ... -- COMMAND)
         if args:
             own = {o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts)}
             first = args[0]
@@ -58,6 +59,9 @@ config_app = typer.Typer(help="Where the config lives and what it says.", no_arg
                          rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
+mcp_app = typer.Typer(help="MCP servers: list them, their tools, call one by hand.",
+                      no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(mcp_app, name="mcp")
 
 
 class HistoryGroup(DefaultGroup):
@@ -110,6 +114,8 @@ class RunOptions:
     cont: bool = False
     resume: str | None = None
     no_save: bool = False
+    #: --mcp-config FILE (repeatable): MCP servers in the mcpServers JSON
+    mcp_config: list[str] | None = None
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -141,7 +147,7 @@ def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
 
 
 MODEL = typer.Option(None, "-m", "--model", help="provider/model-name, e.g. openrouter/anthropic/claude-sonnet-4")
-TOOLS = typer.Option(None, "-t", "--tools", help="Tools to offer: bash,read_file,write_file,edit_file,grep,glob,human or 'all'")
+TOOLS = typer.Option(None, "-t", "--tools", help="Tools to offer: bash,read_file,write_file,edit_file,grep,glob,human or 'all'; MCP: SERVER__tool, SERVER__*, 'mcp' (all)")
 SYSTEM = typer.Option(None, "-s", "--system", help="System prompt")
 TEMP = typer.Option(None, "--temperature", help="Sampling temperature (default 0.1)")
 STEPS = typer.Option(None, "--max-steps", help="Most model calls in one run (default 10)")
@@ -156,6 +162,7 @@ NO_REASONING = typer.Option(False, "--no-reasoning", help="Hide the model's reas
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks")
 MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that would take the run over this many USD (exit 7)")
 NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
+MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -168,12 +175,12 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
-        no_save: bool = NO_SAVE) -> None:
+        no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, no_stdin=no_stdin, wait_stdin=wait_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
-                      max_cost=max_cost, cont=cont, no_save=no_save)
+                      max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config)
 
     def body() -> int:
         from .oneshot import run_once
@@ -191,11 +198,11 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
          max_cost: Optional[float] = MAX_COST,
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
-         no_save: bool = NO_SAVE) -> None:
+         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, no_stdin=True,
                       no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
-                      resume=resume, no_save=no_save)
+                      resume=resume, no_save=no_save, mcp_config=mcp_config)
 
     def body() -> int:
         from .repl import run_repl
@@ -212,9 +219,10 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
           model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
           system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
           max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM,
-          debug: bool = DEBUG) -> None:
+          debug: bool = DEBUG, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
-                      max_steps=max_steps, no_stream=no_stream, no_stdin=True, debug=debug)
+                      max_steps=max_steps, no_stream=no_stream, no_stdin=True, debug=debug,
+                      mcp_config=mcp_config)
 
     def body() -> int:
         from .serve import serve as run_server
@@ -298,6 +306,34 @@ def history_export(conv_id: str = typer.Argument(..., metavar="ID"),
 def history_rm(conv_id: str = typer.Argument(..., metavar="ID")) -> None:
     from .history import remove_conversation
     guarded(False, lambda: remove_conversation(conv_id))
+
+
+_RAW = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@mcp_app.command("list", help="Configured MCP servers: state, tool count, command or URL (secrets masked).")
+def mcp_list(mcp_config: Optional[List[str]] = MCP_CONFIG,
+             json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    from .mcp_cmd import list_servers
+    raise typer.Exit(guarded(False, lambda: list_servers(mcp_config or [], json)) or 0)
+
+
+@mcp_app.command("tools", context_settings=_RAW,
+                 help="The tools of SERVER (a configured name, an http(s):// URL, or a command after --).")
+def mcp_tools_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFIG,
+                  json: bool = typer.Option(False, "--json", help="The server's tool list as JSON")) -> None:
+    from .mcp_cmd import list_tools, split_dashdash
+    args, command = split_dashdash(ctx)
+    raise typer.Exit(guarded(False, lambda: list_tools(args, command, mcp_config or [], json)) or 0)
+
+
+@mcp_app.command("call", context_settings=_RAW,
+                 help="Call TOOL of SERVER with JSON arguments: loomex mcp call SERVER TOOL '{...}' (or TOOL '{...}' -- COMMAND ARGS...).")
+def mcp_call_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFIG,
+                 json: bool = typer.Option(False, "--json", help="The raw result as JSON")) -> None:
+    from .mcp_cmd import call_tool, split_dashdash
+    args, command = split_dashdash(ctx)
+    raise typer.Exit(guarded(False, lambda: call_tool(args, command, mcp_config or [], json)) or 0)
 
 
 def main(args: list[str] | None = None) -> None:

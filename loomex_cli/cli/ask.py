@@ -240,7 +240,9 @@ def approval_text(request: Any) -> str:
     # a command is shown exactly as it will run; a path as the person reads it
     what = request.subject if kind == "command" else \
         getattr(request, "display", None) or request.subject
-    lines = [f"\n\x1b[33m?\x1b[0m \x1b[1m{clean(request.tool)}\x1b[0m {verb}:{danger}",
+    hints = getattr(request, "hints", "")
+    hints = f"  \x1b[2m({clean(hints)})\x1b[0m" if hints else ""
+    lines = [f"\n\x1b[33m?\x1b[0m \x1b[1m{clean(request.tool)}\x1b[0m {verb}:{danger}{hints}",
              *_subject_lines(what)]
     try:
         lines += change_preview(request)

@@ -38,6 +38,7 @@ COMMANDS = {
     "/usage": "tokens used in this conversation",
     "/compact": "/compact [INSTRUCTIONS]: summarise the older part now (kept in full on disk)",
     "/save": "/save FILE: write the conversation as Markdown",
+    "/mcp": "MCP servers: state and tools (/tools NAME__* offers them)",
     "/exit": "leave (Ctrl-D does too)",
 }
 #: keys worth knowing, for /help
@@ -284,6 +285,9 @@ class Repl:
                                      [f"- model: `{self.setup.model}`"])
             path.write_text(text, encoding="utf-8")
             print(f"saved to {path}")
+        elif cmd == "/mcp":
+            from .mcp_cmd import status_lines
+            print("\n".join(status_lines()))
         else:
             raise CliError(f"unknown command {cmd}; /help lists them "
                            "(a message that starts with / : type //)")

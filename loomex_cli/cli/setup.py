@@ -33,7 +33,10 @@ class Setup:
         self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
         self.route: Route = route(self.model, self.config, self.keys)
         self.info = self.lookup(self.model)
-        self.tool_names = opts.tools if opts.tools is not None else self.config.get("tools_default")
+        for f in getattr(opts, "mcp_config", None) or ():  # --mcp-config: MCP servers' JSON
+            from ..mcp.registry import add_config_file
+            add_config_file(f)
+        self.tool_names = opts.tools if opts.tools is not None else default_tools(self.config)
         self.tools = resolve_tool_list(self.tool_names)
         if self.tools:
             self.check_rules()
@@ -42,6 +45,10 @@ class Setup:
 
     def agent(self) -> Agent:
         o = self.opts
+        if "loomex_cli.mcp.registry" in sys.modules:  # MCP in use: a server's tools changed?
+            from ..mcp.registry import tools_changed
+            if tools_changed(self.tools):
+                self.tools = resolve_tool_list(self.tool_names)
         temp = o.temperature if o.temperature is not None else self.config.get("temperature", 0.1)
         steps = o.max_steps if o.max_steps is not None else self.config.get("max_steps", 10)
         if steps is not None and int(steps) < 1:
@@ -121,6 +128,18 @@ class Setup:
             answer = policy[0](tool, args, ctx)
             return await answer if inspect.isawaitable(answer) else answer
         return approver
+
+
+def default_tools(config: dict[str, Any]) -> Any:
+    """``tools_default``, plus ``[mcp] tools_default`` (MCP tools offered by default)."""
+    base = config.get("tools_default")
+    mcp = config.get("mcp")
+    extra = mcp.get("tools_default") if isinstance(mcp, dict) else None
+    if not extra:
+        return base
+    parts = [*([base] if isinstance(base, str) else list(base or [])),
+             *([extra] if isinstance(extra, str) else list(extra))]
+    return ",".join(str(p) for p in parts if p)
 
 
 def resolve_tool_list(spec: Any) -> list[Any]:

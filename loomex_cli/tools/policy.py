@@ -58,6 +58,8 @@ class ApprovalRequest:
     kind: str = "args"
     #: the subject as the person reads it (a path relative to the working directory)
     display: str = ""
+    #: what the tool says of itself, unverified (an MCP server's readOnlyHint/destructiveHint)
+    hints: str = ""
 
     @property
     def can_remember(self) -> bool:
@@ -163,14 +165,15 @@ class Policy:
             danger = path_danger(subj.value, root)
         else:
             danger = None
-        rules = self.rules.get(name, {})
+        rules = self._rules_for(name)
         denied = _deny_match(rules.get("deny", ()), subj)
         if denied is not None:
             return Approval(False, f"refused by the rule deny = [\"{denied}\"] under "
                                    f"[tools.{name}] in config.toml", "rule"), subj
         allowed = _allow_match(rules.get("allow", ()), subj)
         request = ApprovalRequest(name, subj.value, dict(args), danger, risk, subj.kind,
-                                  subj.rel if subj.rel is not None else subj.value)
+                                  subj.rel if subj.rel is not None else subj.value,
+                                  str(getattr(tool, "approval_hints", "") or ""))
         if danger and getattr(danger, "always_ask", False):
             # a protected place: neither --yes nor an allow rule covers it
             if self.ask is not None:
@@ -226,6 +229,20 @@ class Policy:
         return Approval(True, "approved by the user", "user")
 
     # -- matching -------------------------------------------------------------------------
+    def _rules_for(self, name: str) -> dict[str, list[str]]:
+        """The rules of ``[tools.NAME]``, plus those of glob tables like ``[tools."srv__*"]``
+        that match an MCP tool's name (``SERVER__tool``)."""
+        rules = self.rules.get(name, {})
+        if "__" not in name:
+            return rules
+        from fnmatch import fnmatchcase
+        merged = {"allow": list(rules.get("allow", ())), "deny": list(rules.get("deny", ()))}
+        for key, table in self.rules.items():
+            if key != name and "*" in key and fnmatchcase(name, key):
+                merged["allow"] += table["allow"]
+                merged["deny"] += table["deny"]
+        return merged
+
     def _subject(self, tool: Any, args: dict[str, Any], base: str, root: str) -> _Subject:
         kind = getattr(tool, "subject_kind", None)
         if kind == "command" or (kind is None and getattr(tool, "name", "") == "bash"

@@ -33,6 +33,7 @@ def resolve_tools(spec: "str | list[str] | tuple[str, ...] | None") -> list[Tool
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names: list[str] = []
     unknown: list[str] = []
+    mcp: list[str] = []  # NAME__tool, NAME__*, mcp: MCP servers' tools (loomex_cli/mcp)
     for item in items:
         name = str(item).strip()
         if not name or name == "none":
@@ -41,11 +42,17 @@ def resolve_tools(spec: "str | list[str] | tuple[str, ...] | None") -> list[Tool
             names.extend(BUILTINS)
         elif name in BUILTINS:
             names.append(name)
+        elif name == "mcp" or "__" in name:
+            mcp.append(name)
         else:
             unknown.append(name)
     if unknown:
         which = ", ".join(repr(u) for u in unknown)
         raise ValueError(f"unknown tool{'s' if len(unknown) > 1 else ''} {which}; valid: "
-                         f"{', '.join(BUILTINS)}, all")
+                         f"{', '.join(BUILTINS)}, all, mcp, SERVER__tool, SERVER__*")
     seen: dict[str, None] = dict.fromkeys(names)
-    return [BUILTINS[n]() for n in seen]
+    tools = [BUILTINS[n]() for n in seen]
+    if mcp:
+        from ..mcp.registry import resolve  # only now: a run without MCP never imports it
+        tools.extend(resolve(mcp))
+    return tools
