@@ -281,8 +281,15 @@ def test_content_parts_and_object_arguments():
     assert r.content == "ab" and json.loads(r.tool_calls[0].arguments) == {"x": 1}
 
 
+@pytest.mark.parametrize("chunk", [[1, 2], "text", 3, None])
+def test_json_that_is_not_an_object_is_skipped(chunk):
+    """Not a chunk at all (issue 12): skipped like a garbage line, the stream goes on."""
+    r = _feed(_delta({"content": "a"}), chunk, _delta({"content": "b"}, "stop"))
+    assert r.content == "ab" and r.finish_reason == "stop"
+
+
 @pytest.mark.parametrize("chunk", [
-    [1, 2], "text", {"choices": {"0": {}}}, {"choices": "none"},
+    {"choices": {"0": {}}}, {"choices": "none"},
     {"choices": [{"index": 0, "delta": "text"}]},
     {"choices": [{"index": 0, "delta": {"tool_calls": {"index": 0}}}]},
 ])

@@ -118,8 +118,10 @@ def test_a_line_over_the_cap_raises_whether_split_or_whole(monkeypatch):
     p.feed(b"data: " + b"a" * 50)
     with pytest.raises(sse.LineTooLong, match="over"):
         p.feed(b"a" * 60)
+    p = SSEParser()
+    p.feed(b"data: " + b"a" * 200)  # one read over the cap: refused with the next one
     with pytest.raises(sse.LineTooLong):
-        SSEParser().feed(b"data: " + b"a" * 200 + b"\n\n")
+        p.feed(b"a")
     # a read over the cap made of short lines is fine
     many = b"".join(b"data: %d\n\n" % i for i in range(30))
     assert len(SSEParser().feed(many)) == 30

@@ -88,9 +88,10 @@ class Assembler:
     # -- streaming --------------------------------------------------------------------
     def add(self, chunk: Any) -> None:
         """One decoded ``chat.completion.chunk`` (raises ProviderError on an error chunk, and
-        StreamError on one that is not shaped like a chunk)."""
+        StreamError on one that is not shaped like a chunk). JSON that is not an object
+        (``[1, 2]``, ``"x"``, ``3``) is no chunk at all: skipped like any garbage line."""
         if type(chunk) is not dict:
-            raise StreamError(f"unexpected chunk: {str(chunk)[:80]}", provider=self.provider)
+            return
         choices = chunk.get("choices")
         if choices:
             if type(choices) is not list:

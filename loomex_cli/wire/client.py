@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import weakref
 from typing import Any
 
@@ -262,9 +261,7 @@ def _loads(data: bytes) -> Any:
     except RecursionError:  # "[" x 100,000: a bad line like any other
         raise ValueError("nested too deeply") from None
     if end != len(text):
-        obj = json.loads(text)
-    if type(obj) is not dict:  # [1, 2], "x", 3: not a chunk, skipped like a garbage line
-        raise ValueError("not a JSON object")
+        return json.loads(text)
     return obj
 
 
@@ -301,19 +298,18 @@ async def _read_watched(response: Any, asm: Assembler, idle: float) -> None:
     async with asyncio.timeout(None) as cm:
         watch = IdleWatch(loop, idle, cm)
         try:
-            await _read_stream(response, asm, watch, loop.time)
+            await _read_stream(response, asm, watch)
         finally:
             watch.stop()
 
 
 class _Unwatched:
-    __slots__ = ("last",)
+    __slots__ = ("busy",)
 
 
-async def _read_stream(response: Any, asm: Assembler, watch: Any = None,
-                       clock: Any = time.monotonic) -> None:
-    """Reads the SSE body into ``asm``, noting in ``watch.last`` when a read completed an
-    event (needs no event loop of its own: the property tests drive it by hand)."""
+async def _read_stream(response: Any, asm: Assembler, watch: Any = None) -> None:
+    """Reads the SSE body into ``asm``, setting ``watch.busy`` after each read that completed
+    an event (needs no event loop of its own: the property tests drive it by hand)."""
     if watch is None:
         watch = _Unwatched()
     parser = SSEParser()
@@ -325,7 +321,7 @@ async def _read_stream(response: Any, asm: Assembler, watch: Any = None,
     async for raw in chunks:
         events = parser.feed(raw)
         if events:
-            watch.last = clock()
+            watch.busy = True
         for event, data in events:
             if event is None:
                 try:

@@ -7,7 +7,9 @@ stream anywhere; the result is the same.
 
 Reading is linear in the size of the stream, however long a line is (the reads of an
 unfinished line are kept apart and joined once, when its end arrives), and one line may be
-at most :data:`MAX_LINE` bytes: a longer one raises :class:`LineTooLong`.
+at most :data:`MAX_LINE` bytes: :class:`LineTooLong` is raised as soon as more than that is
+held for one line (so a line may exceed it by one read, at most 64 KiB from httpx, before it
+is refused; checking every read's length instead would cost the hot path).
 """
 
 from __future__ import annotations
@@ -43,8 +45,6 @@ class SSEParser:
             if _LF not in chunk and _CR not in chunk and self._buf[-1:] != _CR:
                 return self._hold(chunk)  # the line goes on: joined once, when it ends
             chunk = (self._take() if self._more else self._buf) + chunk
-        if len(chunk) > MAX_LINE:
-            self._check(chunk)
         if _CR in chunk:
             hold = b""
             if chunk[-1:] == _CR:  # a CR that ends a read may be half of a CRLF: keep it
@@ -69,11 +69,6 @@ class SSEParser:
         joined = b"".join([self._buf, *self._more])
         self._more = []
         return joined
-
-    def _check(self, chunk: bytes) -> None:
-        """A read longer than MAX_LINE: fine while each of its lines is shorter."""
-        if max(map(len, chunk.replace(_CR, _LF).split(_LF))) > MAX_LINE:
-            self._too_long()
 
     def _too_long(self) -> None:
         self._buf, self._more, self._size = b"", [], 0
