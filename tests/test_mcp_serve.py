@@ -46,7 +46,7 @@ def test_repl_mcp_approval_hints_and_elicitation_on_a_terminal(tmux, replay, tmp
         t.wait_for("11 tools")
         t.type("go")
         t.keys("Enter")
-        screen = t.wait_for("wants to run")
+        screen = t.wait_for("wants to call")
         assert "py__write_note" in screen and "the server says: may be destructive" in screen
         t.type("y")
         t.keys("Enter")

@@ -94,6 +94,8 @@ SCHEMA: dict[str, Any] = {
     "providers": Each(PROVIDER),
     "retry": RETRY,
     "tools": Each(TOOL_RULES),
+    #: MCP servers: checked key by key where they are read (loomex_cli/mcp/config.py)
+    "mcp": TABLE,
 }
 
 
