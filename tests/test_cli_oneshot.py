@@ -244,3 +244,15 @@ def test_chat_without_a_terminal_is_a_usage_error(cli):
     env = cli([Reply.text("never")])
     done = env.run("chat", input="hello\n")
     assert done.code == 2 and "needs a terminal" in done.err
+
+
+def test_a_lone_surrogate_from_the_model_is_replaced_not_fatal(cli, replay):
+    # JSON "\ud800" decodes to a lone surrogate, which no UTF-8 stream or SQLite accepts
+    env = cli([Reply.text("a\ud800b", usage=USAGE), Reply.text("ok", usage=USAGE)])
+    done = env.run("hi")
+    assert done.code == 0
+    assert done.out == "a\ufffdb\n"
+    again = env.run("-c", "and?")
+    assert again.code == 0
+    sent = replay.requests(env.name)[-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] == "assistant"] == ["a\ufffdb"]

@@ -202,7 +202,7 @@ async def _chat(client: Any, route: Route, body: dict[str, Any], asm: Assembler,
         else:  # a non-streamed body (also from a server that ignored stream: true)
             raw = await response.aread()
             try:
-                data = json.loads(raw)
+                data = no_lone_surrogates(json.loads(raw))
             except (ValueError, RecursionError):
                 raise StreamError("the response is not valid JSON", provider=provider) from None
             asm.add_response(data)
@@ -257,11 +257,32 @@ def _loads(data: bytes) -> Any:
     try:
         obj, end = _scan_once(text, 0)
     except StopIteration:
-        return json.loads(text)
+        obj, end = json.loads(text), len(text)
     except RecursionError:  # "[" x 100,000: a bad line like any other
         raise ValueError("nested too deeply") from None
     if end != len(text):
-        return json.loads(text)
+        obj = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:  # a JSON escape may hold a lone surrogate
+        obj = no_lone_surrogates(obj)
+    return obj
+
+
+_SURROGATE = None
+
+
+def no_lone_surrogates(obj: Any) -> Any:
+    """``obj`` with every lone UTF-16 surrogate (JSON ``"\\ud800"``, which no UTF-8 writer or
+    SQLite accepts) replaced by U+FFFD; valid pairs were already joined by the JSON parser."""
+    global _SURROGATE
+    if isinstance(obj, str):
+        if _SURROGATE is None:
+            import re
+            _SURROGATE = re.compile("[\\ud800-\\udfff]")
+        return _SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, list):
+        return [no_lone_surrogates(v) for v in obj]
+    if isinstance(obj, dict):
+        return {no_lone_surrogates(k): no_lone_surrogates(v) for k, v in obj.items()}
     return obj
 
 
