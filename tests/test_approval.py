@@ -319,6 +319,8 @@ def test_sync_asks_run_off_the_loop_one_at_a_time(tmp_path):
     ("dd if=/dev/zero of=/dev/sda bs=1M", "dd (raw copy to a file or device)"),
     ("mkfs.ext4 /dev/sdb1", "formats a filesystem (mkfs)"),
     ("echo x > /etc/hosts", "writes outside the working directory"),
+    # /tmp is outside the working directory too (it used to be let through)
+    ("echo x > /tmp/y", "writes outside the working directory"),
     ("rm -rf 'unbalanced", "recursive delete"),
 ])
 def test_dangerous_commands(command, reason, tmp_path):
@@ -328,7 +330,7 @@ def test_dangerous_commands(command, reason, tmp_path):
 @pytest.mark.parametrize("command", [
     "ls -la", "rm x.o", "rm -f x.o", "git push origin main", "git status", "chmod +x run.sh",
     "echo 'rm -rf /'", 'git commit -m "drop rm -rf usage"', "curl -o file https://x",
-    "make 2>&1 | tee build.log", "echo x > out.txt", "echo x > /dev/null", "echo x > /tmp/y",
+    "make 2>&1 | tee build.log", "echo x > out.txt", "echo x > /dev/null",
     "grep -r sudo .", "python3 -c 'print(1)'",
 ])
 def test_safe_commands(command, tmp_path):
