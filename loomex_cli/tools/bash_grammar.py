@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .bash_words import (SHELLS, NotPlain, Tok, command_trouble, commands_of, inner_scripts,
-                         lex_plain, read_word, unwrap)
+from .bash_words import (SHELLS, NotPlain, Tok, brace_expand, command_trouble, commands_of,
+                         inner_scripts, lex_plain, read_word, unwrap)
 
 #: nested shell code (bash -c inside eval inside ...) deeper than this is not read: the line
 #: is then not plain and is dangerous (fail closed)
@@ -67,8 +67,9 @@ class SimpleCommand:
     depth: int = 0
     #: the commands of one pipeline share this number
     pipeline: int = -1
-    #: words with unquoted * ? [...] (plain lines): patterns bash expands against the files
-    globs: tuple[str, ...] = ()
+    #: plain lines: for each word with unquoted * ? [...], the pattern bash expands against
+    #: the files (None for the other words); empty for lines that are not plain
+    globs: tuple[str | None, ...] = ()
     #: a here-document or here-string fed to its stdin
     stdin_text: str | None = None
     #: the names of commands whose output its words take ($(...), <(...))
@@ -119,8 +120,11 @@ def _analyse(command: str, home: str | None, depth: int) -> Analysis:
     except UnicodeEncodeError:
         return Analysis((), (), "text that is not valid UTF-8")
     try:
+        # bash reads a carriage return as part of a word; the grammar as a blank: DEL is a
+        # word character for both, and the values are read from the original text
+        seen = data.replace(b"\r", b"\x7f") if b"\x7f" not in data else data
         with _lock:
-            root = parser().parse(data).root_node
+            root = parser().parse(seen).root_node
     except ImportError as e:  # pragma: no cover - a broken install: nothing is plain
         return Analysis((), (), f"bash's grammar is not available ({e})")
     why = _kinds_trouble(root)
@@ -138,6 +142,12 @@ def _analyse(command: str, home: str | None, depth: int) -> Analysis:
         commands, redirects = _plain_commands(toks, depth)
     else:
         commands, redirects = _tree_commands(root, data, home, depth)
+        if root.has_error:  # the grammar gave up somewhere: also split the text roughly
+            commands += _rough_commands(command, depth)
+        if "\\\n" in command:  # bash joins `l\<newline>s` into `ls`; the grammar may not
+            alt = _analyse(command.replace("\\\n", ""), home, depth)
+            commands += alt.commands
+            redirects += alt.redirects
     too_deep = False
     for c in list(commands):
         scripts = _scripts_of(c)
@@ -262,7 +272,7 @@ def _plain_commands(toks: list[Tok], depth: int
             commands.append(SimpleCommand(
                 tuple(w.value for w in words),
                 tuple(w.raw if w.glob is not None else shlex.quote(w.value) for w in words),
-                depth, pipe, tuple(w.glob for w in words if w.glob is not None)))
+                depth, pipe, tuple(w.glob for w in words)))
         cmd = []
         if t.value != "|":
             pipe += 1
@@ -284,10 +294,25 @@ def _tree_commands(root: Any, data: bytes, home: str | None, depth: int
             op = next((c.type for c in node.children if not c.is_named), "")
             if t == "file_redirect" and targets:
                 redirects.append((op, _value(targets[0], data, home)))
-        if t in ("command", "declaration_command", "unset_command"):
+        if t in ("command", "declaration_command", "unset_command") or \
+                (t == "test_command" and node.children and node.children[0].type == "["):
             commands.append(_tree_command(node, data, home, depth))
         stack.extend(reversed(node.children))
     return commands, redirects
+
+
+def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
+    """Words split at blanks and operators, braces expanded, quotes dropped: a rough
+    reading of a line with a syntax error, so that the deny rules and the danger checks
+    still see the commands in it."""
+    import re
+    out: list[SimpleCommand] = []
+    for seg in re.split(r"[;&|\n()`]+|\$\(", text):
+        words = [p.strip("'\"{}\\") for t in seg.split() for p in brace_expand(t)]
+        words = [w for w in words if w]
+        if words:
+            out.append(SimpleCommand(tuple(words), tuple(words), depth))
+    return out
 
 
 def _tree_command(node: Any, data: bytes, home: str | None, depth: int) -> SimpleCommand:
@@ -297,10 +322,41 @@ def _tree_command(node: Any, data: bytes, home: str | None, depth: int) -> Simpl
     stdin_text = None
 
     def add(n: Any) -> None:
+        if n.type == "concatenation" and any(c.type == "word" and _text(c, data) == "{"
+                                             for c in n.children):
+            pieces = brace_expand(_text(n, data))  # {rm,-rf,x}: three words
+            if len(pieces) > 1:
+                for p in pieces:
+                    try:
+                        end, v, _g = read_word(p, 0, home)
+                        ok = end == len(p)
+                    except NotPlain:
+                        ok = False
+                    words.append(v if ok else None)
+                    shown.append(shlex.quote(v) if ok else p)
+                return
         v = _value(n, data, home)
         words.append(v)
         shown.append(shlex.quote(v) if v is not None else _text(n, data))
 
+    if node.type == "test_command":  # [ ... ]: the program [ with words and ]
+        words.append("[")
+        shown.append("[")
+        stack = list(reversed(node.children[1:]))
+        while stack:
+            n = stack.pop()
+            if n.type in ("word", "number", "string", "raw_string", "concatenation",
+                          "ansi_c_string", "test_operator", "simple_expansion", "expansion",
+                          "command_substitution") or not n.is_named:
+                if n.is_named:
+                    add(n)
+                else:
+                    words.append(n.type)
+                    shown.append(n.type)
+            else:
+                stack.extend(reversed(n.children))
+        return SimpleCommand(tuple(words), tuple(shown), depth, -1, (), None,
+                             _feeds(node, data, home))
     if node.type != "command":  # export/declare/local/unset ...
         first = node.children[0]
         words.append(_text(first, data))
@@ -365,10 +421,10 @@ def _value(node: Any, data: bytes, home: str | None) -> str | None:
         return None
     text = _text(node, data)
     try:
-        end, value, _glob = read_word(text, 0, home)
+        end, value, glob = read_word(text, 0, home)
     except NotPlain:
         return None
-    return value if end == len(text) else None
+    return value if end == len(text) and glob is None else None  # a pattern: files decide
 
 
 _C_ESC = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",

@@ -29,7 +29,7 @@ RESERVED = {"!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "
 STATEFUL = {"alias", "unalias", "shopt", "enable", "trap", "hash", "export", "declare",
             "typeset", "local", "readonly", "unset", "set"}
 _SET_OK = re.compile(r"^[-+][euxvo]+$|^(?:pipefail|errexit|nounset|xtrace|verbose)$")
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=")
+_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")  # with .match: at the start
 _META = set(" \t\n;&|()<>")
 _BLANK = " \t"
 
@@ -306,7 +306,7 @@ WRAPPERS: dict[str, set[str]] = {
               "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace"},
     "watch": {"-n", "--interval", "-d"}, "unbuffer": set(), "caffeinate": set(),
     "setsid": set(), "flock": {"-w", "--timeout", "-E", "--conflict-exit-code"},
-    "script": set(), "faketime": set(), "taskset": set(), "chrt": set(),
+    "script": set(), "faketime": set(), "taskset": set(), "chrt": set(), "coproc": set(),
 }
 
 
@@ -315,6 +315,7 @@ def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
     that wrappers run as shell code, e.g. ``env -S '...'``)."""
     i, n = 0, len(words)
     scripts: list[str] = []
+    last = ""
     while i < n:
         w = words[i]
         if _ASSIGN.match(w):
@@ -326,6 +327,7 @@ def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
         opts = WRAPPERS.get(name)
         if opts is None:
             return name, words[i + 1:], None, scripts
+        last = name
         i += 1
         if name == "timeout":  # options, then the duration
             while i < n and words[i].startswith("-"):
@@ -351,7 +353,7 @@ def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
             i += 1  # flock's lock file, taskset's mask, chrt's priority
         elif name in ("nice", "watch", "ionice", "stdbuf") and i < n and words[i].isdigit():
             i += 1
-    return "", [], None, scripts
+    return last, [], None, scripts  # a wrapper with nothing to run: it runs itself
 
 
 def inner_scripts(words: list[str]) -> list[str]:
@@ -385,3 +387,57 @@ def exec_parts(args: list[str]) -> list[list[str]]:
             end = next((j for j, x in enumerate(rest) if x in (";", "+")), len(rest))
             out.append(rest[:end])
     return out
+
+
+def brace_expand(s: str, limit: int = 64) -> list[str]:
+    """``s`` with its ``{a,b}`` and ``{1..3}`` expanded, roughly as bash does (quotes are not
+    looked at: used only on lines that are not plain, to see the commands they hide)."""
+    depth, start = 0, -1
+    for i, c in enumerate(s):
+        if c == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth:
+                continue
+            body, head, tail = s[start + 1:i], s[:start], s[i + 1:]
+            alts = _split_top(body)
+            if len(alts) < 2:
+                alts = _sequence(body)
+            if len(alts) >= 2:
+                out: list[str] = []
+                for a in alts:
+                    out.extend(brace_expand(head + a + tail, limit))
+                    if len(out) >= limit:
+                        break
+                return out[:limit]
+    return [s]
+
+
+def _split_top(body: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for c in body:
+        if c == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        depth += (c == "{") - (c == "}")
+        cur.append(c)
+    parts.append("".join(cur))
+    return parts
+
+
+def _sequence(body: str) -> list[str]:
+    m = re.fullmatch(r"(-?\d+)\.\.(-?\d+)(?:\.\.-?(\d+))?", body)
+    if m:
+        a, b, step = int(m[1]), int(m[2]), int(m[3] or 1) or 1
+        rng = range(a, b + 1, step) if a <= b else range(a, b - 1, -step)
+        return [str(x) for x in list(rng)[:64]]
+    m = re.fullmatch(r"([A-Za-z])\.\.([A-Za-z])", body)
+    if m:
+        a, b = ord(m[1]), ord(m[2])
+        rng = range(a, b + 1) if a <= b else range(a, b - 1, -1)
+        return [chr(x) for x in rng]
+    return []

@@ -76,7 +76,7 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
         if why:
             return why
         if cwd is not None:
-            for pattern in c.globs:
+            for pattern in filter(None, c.globs):
                 why = _glob_danger(pattern, cwd)
                 if why:
                     return why
