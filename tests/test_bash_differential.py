@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,7 @@ class Oracle:
         self.logs = root / "logs"
         self.home = root / "home"
         self.cwd = root / "scratch" / "a" / "b"
+        self.runs = 0
         for d in (self.bin, self.logs, self.home, self.cwd):
             d.mkdir(parents=True)
         (self.cwd / "victim").mkdir()
@@ -67,7 +69,7 @@ class Oracle:
             (self.cwd / name).write_text("x\n")
         # a file per program run (exec keeps the pid: env -> make would share "$$")
         log = ('f=$(/bin/mktemp "$ORACLE_LOGS/XXXXXXXX")\n'
-               'printf "%s\\0" x "${0##*/}" "$@" > "$f"\n')
+               '/usr/bin/printf "%s\\0" x "${0##*/}" "$@" > "$f"\n')
         for name in STUBS:
             code = "exit 1\n" if name == "false" else ""
             self._stub(name, log + code)
@@ -75,7 +77,7 @@ class Oracle:
         for name, real in PASS_THROUGH.items():
             self._stub(name, log + f'exec {real} "$@"\n')
         self._stub(".notfound", 'f=$(/bin/mktemp "$ORACLE_LOGS/XXXXXXXX")\n'
-                                'printf "%s\\0" n "$@" > "$f"\nexit 127\n')
+                                '/usr/bin/printf "%s\\0" n "$@" > "$f"\nexit 127\n')
         self.prelude = root / "prelude.sh"
         self.prelude.write_text(
             f'command_not_found_handle() {{ "{self.bin}/.notfound" "$@"; }}\n'
@@ -88,10 +90,11 @@ class Oracle:
 
     def run(self, line: str) -> list[tuple[str, ...]] | None:
         """The argv of every program bash tried to run (None: bash did not finish in time)."""
-        for f in self.logs.iterdir():
-            f.unlink()
+        self.runs += 1  # a directory per run: a late background program cannot blur two runs
+        logs = self.logs / str(self.runs)
+        logs.mkdir()
         env = {"PATH": str(self.bin), "BASH_ENV": str(self.prelude), "HOME": str(self.home),
-               "ORACLE_LOGS": str(self.logs), "LC_ALL": "C.UTF-8"}
+               "ORACLE_LOGS": str(logs), "LC_ALL": "C.UTF-8"}
         proc = subprocess.Popen([BASH, "--norc", "--noprofile", "-c", line], cwd=self.cwd,
                                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
@@ -101,8 +104,14 @@ class Oracle:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             return None
+        for _ in range(200):  # programs left in the background (`ls &`) finish too
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
         out = []
-        for f in sorted(self.logs.iterdir(), key=lambda p: p.stat().st_mtime_ns):
+        for f in sorted(logs.iterdir(), key=lambda p: p.stat().st_mtime_ns):
             parts = f.read_bytes().split(b"\0")[:-1]
             if parts:
                 out.append(tuple(p.decode("utf-8", "surrogateescape") for p in parts[1:]))
@@ -144,6 +153,15 @@ def _computed(a, cwd: Path) -> set[tuple[str, ...]]:
     return out
 
 
+def _runs_a_file(a) -> bool:
+    """``bash FILE``/``sh FILE``: what runs is in the file (here, a stub found on PATH)."""
+    for c in a.commands:
+        name, args, _root, _ = unwrap([w if w is not None else "\0" for w in c.words])
+        if name in ("bash", "sh") and args and not args[0].startswith("-"):
+            return True
+    return False
+
+
 def _names(a) -> tuple[set[str], bool]:
     """The command names the checker saw, and whether the line runs code it cannot know."""
     names: set[str] = set()
@@ -175,6 +193,8 @@ def check(oracle: Oracle, line: str) -> tuple[bool, list[tuple[str, ...]]]:
         assume(False)
     assert ran is not None
     a = analyse(line)
+    if _runs_a_file(a):
+        return a.plain, ran
     if a.plain:
         computed = _computed(a, oracle.cwd)
         for argv in ran:
@@ -292,6 +312,9 @@ BYPASSES = [
     "ls; coproc rm -rf victim",
     "ls |& rm -rf victim",
     "ls; git -c alias.st='!rm -rf victim' st",
+    # found by the generator (bash and the grammar disagreed on these)
+    "*", "*A=1", "{ls", "for'a b'", "{'a b'", "\\ ls", "ls`ls`ls", "[ab]", "env env",
+    "EOF &\nEOFEOF", "bash ls", "sh sh ls", "\\",
 ]
 
 

@@ -142,8 +142,9 @@ def _analyse(command: str, home: str | None, depth: int) -> Analysis:
         commands, redirects = _plain_commands(toks, depth)
     else:
         commands, redirects = _tree_commands(root, data, home, depth)
-        if root.has_error:  # the grammar gave up somewhere: also split the text roughly
-            commands += _rough_commands(command, depth)
+        # the grammar and bash may disagree on a line that is not plain: also split the
+        # text roughly, so that what hides in it is still seen by deny rules and danger
+        commands += _rough_commands(command, depth)
         if "\\\n" in command:  # bash joins `l\<newline>s` into `ls`; the grammar may not
             alt = _analyse(command.replace("\\\n", ""), home, depth)
             commands += alt.commands
@@ -302,13 +303,28 @@ def _tree_commands(root: Any, data: bytes, home: str | None, depth: int
 
 
 def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
-    """Words split at blanks and operators, braces expanded, quotes dropped: a rough
-    reading of a line with a syntax error, so that the deny rules and the danger checks
+    """Two rough readings of a line that is not plain (split at blanks and operators,
+    with and without quotes, braces expanded), so that the deny rules and the danger checks
     still see the commands in it."""
     import re
+    import shlex
+    segments = [seg.split() for seg in re.split(r"[;&|\n()`]+|\$\(", text)]
+    try:
+        lex = shlex.shlex(text, posix=True, punctuation_chars=";&|()<>`\n")
+        lex.whitespace, lex.commenters, lex.whitespace_split = " \t\r", "", True
+        seg: list[str] = []
+        for tok in lex:
+            if tok and all(c in ";&|()<>`\n" for c in tok):
+                segments.append(seg)
+                seg = []
+            else:
+                seg.append(tok)
+        segments.append(seg)
+    except ValueError:
+        pass
     out: list[SimpleCommand] = []
-    for seg in re.split(r"[;&|\n()`]+|\$\(", text):
-        words = [p.strip("'\"{}\\") for t in seg.split() for p in brace_expand(t)]
+    for seg in segments:
+        words = [p.strip("'\"") for t in seg for p in brace_expand(t)]
         words = [w for w in words if w]
         if words:
             out.append(SimpleCommand(tuple(words), tuple(words), depth))
@@ -340,7 +356,8 @@ def _tree_command(node: Any, data: bytes, home: str | None, depth: int) -> Simpl
         shown.append(shlex.quote(v) if v is not None else _text(n, data))
 
     if node.type == "test_command":  # [ ... ]: the program [ with words and ]
-        words.append("[")
+        glued = data[node.start_byte + 1:node.start_byte + 2] not in (b" ", b"\t")
+        words.append(None if glued else "[")  # `[ab]` is a pattern, not [
         shown.append("[")
         stack = list(reversed(node.children[1:]))
         while stack:
@@ -365,13 +382,25 @@ def _tree_command(node: Any, data: bytes, home: str | None, depth: int) -> Simpl
     parent = node.parent
     if parent is not None and parent.type == "redirected_statement":
         redirs += [c for c in parent.children if c.type.endswith("_redirect")]
+    prev_end = -1
     for ch in node.children:
-        if ch.type == "command_name":
+        if ch.start_byte == prev_end and words and ch.type != "file_redirect":
+            words[-1] = None  # glued to the word before (ls`x`y): bash reads one word
+            shown[-1] += _text(ch, data)
+            prev_end = ch.end_byte
+            continue
+        if _escaped_blank_before(ch.start_byte, data):
+            words.append(None)  # `\ ls`: the grammar skips an escaped blank that bash keeps
+            shown.append(_text(ch, data))
+        elif ch.type == "command_name":
             for c in ch.named_children:
                 add(c)
         elif ch.is_named and (ch.type not in _ARG_SKIP or
                               (node.type != "command" and ch.type == "variable_assignment")):
             add(ch)
+        else:
+            continue
+        prev_end = ch.end_byte
     for r in redirs:
         targets = [c for c in r.named_children if c.type not in ("file_descriptor",)]
         if r.type == "file_redirect":
@@ -403,6 +432,15 @@ def _feeds(node: Any, data: bytes, home: str | None) -> tuple[str, ...]:
                     names.append(os.path.basename(v))
         stack.extend(n.children)
     return tuple(names)
+
+
+def _escaped_blank_before(at: int, data: bytes) -> bool:
+    if at < 2 or data[at - 1:at] not in (b" ", b"\t"):
+        return False
+    k = at - 2
+    while k >= 0 and data[k:k + 1] == b"\\":
+        k -= 1
+    return (at - 2 - k) % 2 == 1
 
 
 def _text(node: Any, data: bytes) -> str:
