@@ -74,6 +74,8 @@ class SimpleCommand:
     stdin_text: str | None = None
     #: the names of commands whose output its words take ($(...), <(...))
     feeds: tuple[str, ...] = ()
+    #: found by the rough reading of a line that is not plain (not by the grammar)
+    rough: bool = False
 
     @property
     def line(self) -> str:
@@ -327,7 +329,7 @@ def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
         words = [p.strip("'\"") for t in seg for p in brace_expand(t)]
         words = [w for w in words if w]
         if words:
-            out.append(SimpleCommand(tuple(words), tuple(words), depth))
+            out.append(SimpleCommand(tuple(words), tuple(words), depth, rough=True))
     return out
 
 
