@@ -393,3 +393,55 @@ def test_engine_edit_allowed_by_rule(replay, tmp_path):
     run(_agent(url), "change the greeting",
         approver=Policy({"edit_file": {"allow": ["./**"]}}), context={"cwd": str(tmp_path)})
     assert f.read_text() == "print('goodbye')\n"
+
+
+# -- what bash will run (bash_grammar) -------------------------------------------------------
+
+def test_yes_never_approves_a_command_loomex_cannot_read(tmp_path):
+    for cmd in ("ls $(id)", "ls #'\nrm -rf x #'", "FOO=1 make", "make > out.txt", "ls &"):
+        a = decide(Policy({"bash": {"allow": ["*"]}}, yes=True), BASH, {"command": cmd},
+                   tmp_path)
+        assert not a.allowed and "cannot read" in a.reason and "--yes" in a.reason, cmd
+    ask = Asker("no")
+    decide(Policy(yes=True, ask=ask), BASH, {"command": "ls $(id)"}, tmp_path)
+    assert ask.requests[0].unreadable == "a command substitution ($(...) or backticks)"
+    assert ask.requests[0].can_remember  # not dangerous: "yes for this session" is offered
+    a = decide(Policy(yes=True), BASH, {"command": "make test 2>&1 | tee log"}, tmp_path)
+    assert a.allowed and a.source == "yes-flag"
+
+
+def test_rules_match_the_words_bash_passes(tmp_path):
+    p = Policy({"bash": {"allow": ["git commit -m *", "ls 'my dir'"]}})
+    for cmd in ('git commit -m "fix: x"', "git   commit -m 'fix: x'", 'ls "my dir"',
+                "l''s my\\ dir"):
+        assert decide(p, BASH, {"command": cmd}, tmp_path).source == "rule", cmd
+    for cmd in ("'git commit' -m x", "ls my dir", "git commit -m x; ls 'my dir' &"):
+        assert not decide(p, BASH, {"command": cmd}, tmp_path).allowed, cmd
+    deny = Policy({"bash": {"allow": ["*"], "deny": ["rm *"]}}, ask=Asker())
+    for cmd in ("ls; 'r'm x", "echo $(rm x)", "bash -c 'rm x'", "sudo rm x", "env A=1 rm x",
+                "find . | xargs rm", "eval 'rm x'", "f() { rm x; }", "find . -exec rm {} +"):
+        a = decide(deny, BASH, {"command": cmd}, tmp_path)
+        assert not a.allowed and a.source == "rule", cmd
+
+
+def test_dangerously_allow_all(tmp_path):
+    p = Policy({"bash": {"deny": ["make deploy*"]}}, allow_all=True)
+    for cmd in ("rm -rf build", "ls $(id)", "sudo make install"):
+        a = decide(p, BASH, {"command": cmd}, tmp_path)
+        assert a.allowed and a.source == "allow-all", cmd
+    assert decide(p, WRITE, {"path": "/etc/x", "content": ""}, tmp_path).allowed
+    assert not decide(p, BASH, {"command": "make deploy"}, tmp_path).allowed
+
+
+def test_redirect_targets_are_resolved(tmp_path):
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "out").symlink_to(tmp_path)
+    outside = "writes outside the working directory"
+    for cmd in ("echo x >> ../../x", "echo x > out/y", "ls &> ../log", "ls >| /etc/x",
+                "cat <> ../f", "echo x > ~/y"):
+        assert command_danger(cmd, str(work)) == outside, cmd
+    for cmd in ("echo x > sub/y", "echo x > /dev/null", "ls 2>/dev/stderr", "ls >&2",
+                "ls > /dev/fd/3", "echo x > sub/../y"):
+        assert command_danger(cmd, str(work)) is None, cmd
+    assert command_danger("echo x > .git/hooks/pre-commit", str(work)) == "writes inside .git"

@@ -21,6 +21,7 @@ tree-sitter is imported on the first call (about 15 ms), never at start-up.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,6 +54,7 @@ _WHY = {
 }
 _ARG_SKIP = {"variable_assignment", "file_redirect", "heredoc_redirect", "herestring_redirect",
              "comment", "command_name"}
+_REDIR_OP = re.compile(r"\{?[A-Za-z0-9_]*\}?(&>>|&>|>>|>&|>\||<>|<&|<<<|<<-|<<|<|>)")
 _lock = threading.Lock()
 _parser_obj: Any = None
 
@@ -100,7 +102,11 @@ class Analysis:
 
 def analyse(command: str) -> Analysis:
     """The simple commands of ``command`` and whether it is plain (see the module doc)."""
-    return _analyse(command, os.environ.get("HOME") or None, 0)
+    try:
+        return _analyse(command, os.environ.get("HOME") or None, 0)
+    except (RecursionError, MemoryError, ValueError) as e:  # fail closed: a person decides
+        return Analysis((), (), f"a command loomex could not read ({type(e).__name__})",
+                        too_deep=True)
 
 
 def parser() -> Any:
@@ -148,7 +154,10 @@ def _analyse(command: str, home: str | None, depth: int) -> Analysis:
         # text roughly, so that what hides in it is still seen by deny rules and danger
         commands += _rough_commands(command, depth)
         if "\\\n" in command:  # bash joins `l\<newline>s` into `ls`; the grammar may not
-            alt = _analyse(command.replace("\\\n", ""), home, depth)
+            joined = command
+            while "\\\n" in joined:
+                joined = joined.replace("\\\n", "")
+            alt = _analyse(joined, home, depth)
             commands += alt.commands
             redirects += alt.redirects
     too_deep = False
@@ -293,8 +302,10 @@ def _tree_commands(root: Any, data: bytes, home: str | None, depth: int
         node = stack.pop()
         t = node.type
         if t in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
-            targets = [c for c in node.named_children if c.type != "file_descriptor"]
-            op = next((c.type for c in node.children if not c.is_named), "")
+            targets = [c for c in node.named_children if c.type not in ("file_descriptor",
+                                                                         "ERROR")]
+            m = _REDIR_OP.match(_text(node, data))  # from the text: `<>` parses as < ERROR
+            op = m[1] if m else ""
             if t == "file_redirect" and targets:
                 redirects.append((op, _value(targets[0], data, home)))
         if t in ("command", "declaration_command", "unset_command") or \

@@ -356,6 +356,21 @@ def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
     return last, [], None, scripts  # a wrapper with nothing to run: it runs itself
 
 
+_ROOT_OPTS = {"-u", "-g", "-p", "-C", "-h", "-U", "-r", "-t", "-T", "-D", "-R"}
+
+
+def real_command(words: list[str]) -> tuple[str, list[str], str | None]:
+    """Like :func:`unwrap`, through ``sudo``/``doas`` too: (name, arguments, root wrapper)."""
+    name, args, root, _ = unwrap(words)
+    if not root:
+        return name, args, None
+    i = 0
+    while i < len(args) and args[i].startswith("-"):  # sudo's options, then the command
+        i += 2 if args[i] in _ROOT_OPTS else 1
+    name, args, _r, _ = unwrap(args[i:])
+    return name, args, root
+
+
 def inner_scripts(words: list[str]) -> list[str]:
     """Shell code a command runs from its own arguments: ``bash -c CODE``, ``eval WORDS``,
     ``env -S CODE``, ``find -exec sh -c CODE``, ``xargs sh -c CODE``, ``trap CODE``."""
@@ -392,6 +407,8 @@ def exec_parts(args: list[str]) -> list[list[str]]:
 def brace_expand(s: str, limit: int = 64) -> list[str]:
     """``s`` with its ``{a,b}`` and ``{1..3}`` expanded, roughly as bash does (quotes are not
     looked at: used only on lines that are not plain, to see the commands they hide)."""
+    if s.count("{") > 16:
+        return [s]
     depth, start = 0, -1
     for i, c in enumerate(s):
         if c == "{":

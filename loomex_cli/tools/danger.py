@@ -16,14 +16,13 @@ import re
 from typing import TYPE_CHECKING
 
 from ._common import is_within
-from .bash_words import INTERPRETERS, SAFE_TARGETS, exec_parts, unwrap
+from .bash_words import INTERPRETERS, SAFE_TARGETS, exec_parts, real_command, unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash_grammar import Analysis
 
 _DOWNLOADERS = {"curl", "wget", "fetch", "aria2c", "http", "https"}
 _WRITES = {">", ">>", "&>", "&>>", ">|", "<>", ">&"}
-_ROOT_OPTS = {"-u", "-g", "-p", "-C", "-h", "-U", "-r", "-t", "-T", "-D", "-R"}
 _SAFE_FD = re.compile(r"^/dev/fd/[0-9]+$")
 #: git settings that run a program (``git -c core.pager=...``), and aliases that run a shell
 _GIT_RUNS = re.compile(r"^(?:alias\.[^=]*=\s*!|[^=]*(?:command|pager|editor|fsmonitor|"
@@ -45,7 +44,7 @@ _RAW = [
 _GLOB_LIMIT = 10_000
 
 
-def command_danger(command: str, cwd: str | None = None, _depth: int = 0) -> str | None:
+def command_danger(command: str, cwd: str | None = None) -> str | None:
     """Why a shell command is dangerous, or None."""
     from .bash_grammar import analyse
     return analysis_danger(analyse(command), cwd, command)
@@ -58,12 +57,7 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
     downloaded: set[int] = set()
     for c in a.commands:
         known = [w if w is not None else "\0" for w in c.words]
-        name, args, root, _ = unwrap(known)
-        if root:  # what runs as root: sudo's options, then the command
-            i = 0
-            while i < len(args) and args[i].startswith("-"):
-                i += 2 if args[i] in _ROOT_OPTS else 1
-            name = unwrap(args[i:])[0]
+        name, args, root = real_command(known)
         if name in INTERPRETERS or name == "eval":
             if c.pipeline != -1 and c.pipeline in downloaded or \
                     any(f in _DOWNLOADERS for f in c.feeds):

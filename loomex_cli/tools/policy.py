@@ -173,6 +173,11 @@ class Policy:
                                       f"{allowed!r} under [tools.{name}]", "yes+rule"), subj
             if self.ask is not None:
                 return request, subj
+            if unreadable is not None:
+                return Approval(False, f"{danger}, in a command loomex cannot read "
+                                       f"({unreadable}): this needs a person's approval and none "
+                                       "can be asked (not on a terminal). Neither --yes nor an "
+                                       "allow rule approves it", "policy"), subj
             return Approval(False, f"{danger}: this needs a person's approval and none can be "
                                    "asked (not on a terminal). --yes alone does not allow it; "
                                    f"--yes with an allow rule under [tools.{name}] in "
@@ -283,16 +288,21 @@ def _deny_match(patterns: Any, subj: _Subject) -> str | None:
 def command_forms(analysis: Any) -> list[str]:
     """Each simple command as rules see it, as its bare words, and as the command that its
     wrappers (sudo, env, xargs ...) run."""
-    from .bash_words import unwrap
+    from .bash_words import exec_parts, real_command
     out: list[str] = []
     for c in analysis.commands:
         out.append(c.line)
         bare = [w if w is not None else s for w, s in zip(c.words, c.shown)]
         out.append(" ".join(bare))
-        name, rest, _root, _ = unwrap(bare)
+        name, rest, _root = real_command(bare)
         if name and name != bare[0]:
             out.append(" ".join([name, *rest]))
-    return out
+        if name == "find":  # find -exec CMD ... ;
+            for sub in exec_parts(rest):
+                sname, sargs, _r = real_command(sub)
+                out.append(" ".join([sname, *sargs]))
+    # a deny rule "rm *" also refuses a bare "rm" (xargs adds the arguments when it runs)
+    return out + [f + " " for f in out]
 
 
 def _allow_match(patterns: Any, subj: _Subject) -> str | None:
