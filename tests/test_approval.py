@@ -445,3 +445,7 @@ def test_redirect_targets_are_resolved(tmp_path):
                 "ls > /dev/fd/3", "echo x > sub/../y"):
         assert command_danger(cmd, str(work)) is None, cmd
     assert command_danger("echo x > .git/hooks/pre-commit", str(work)) == "writes inside .git"
+    # a cd earlier in the line moves where a relative target lands
+    assert command_danger("cd .. && echo x > y", str(work)) == outside
+    assert command_danger("cd sub && echo x > y", str(work)) is None
+    assert command_danger("cd $(mktemp -d) && echo x > y", str(work)) is not None

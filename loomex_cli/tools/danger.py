@@ -74,11 +74,22 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
                 why = _glob_danger(pattern, cwd)
                 if why:
                     return why
-    if cwd is not None:
+    if cwd is not None and a.redirects:
+        # a `cd` anywhere in the line: relative targets may be relative to where it went
+        bases = [cwd]
+        for c in a.commands:
+            if c.words and c.words[0] in ("cd", "pushd"):
+                dest = next((w for w in c.words[1:] if w is None or not w.startswith("-")),
+                            "~")
+                if dest is None:
+                    bases.append("")  # unknown
+                else:
+                    bases.append(os.path.join(cwd, os.path.expanduser(dest)))
         for op, target in a.redirects:
-            why = _target_danger(op, target, cwd)
-            if why:
-                return why
+            for base in bases:
+                why = _target_danger(op, target, cwd, base)
+                if why:
+                    return why
     if a.why in ("a syntax error", "an incomplete command"):
         for rx, why in _RAW:
             if rx.search(text):
@@ -97,7 +108,9 @@ def path_danger(path: str, cwd: str) -> str | None:
     return None
 
 
-def _target_danger(op: str, target: str | None, cwd: str) -> str | None:
+def _target_danger(op: str, target: str | None, cwd: str, base: str) -> str | None:
+    """Why writing to a redirection target is dangerous; ``base`` is the directory a
+    relative target is relative to ("" when a `cd` went somewhere unknown)."""
     if op not in _WRITES:
         return None
     if target is None:
@@ -106,7 +119,10 @@ def _target_danger(op: str, target: str | None, cwd: str) -> str | None:
         return None
     if target in SAFE_TARGETS or _SAFE_FD.match(target):
         return None
-    path = os.path.normpath(os.path.join(cwd, os.path.expanduser(target)))
+    target = os.path.expanduser(target)
+    if not base and not os.path.isabs(target):
+        return "writes to a file after a cd to a directory named only when it runs"
+    path = os.path.normpath(os.path.join(base, target))
     return path_danger(path, cwd)
 
 
