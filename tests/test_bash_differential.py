@@ -314,7 +314,9 @@ BYPASSES = [
     "ls; git -c alias.st='!rm -rf victim' st",
     # found by the generator (bash and the grammar disagreed on these)
     "*", "*A=1", "{ls", "for'a b'", "{'a b'", "\\ ls", "ls`ls`ls", "[ab]", "env env",
-    "EOF &\nEOFEOF", "bash ls", "sh sh ls", "\\",
+    "EOF &\nEOFEOF", "bash ls", "sh sh ls", "\\", "\\ls\\",
+    # env reads "=x" as a setting: the old unwrapping took it for the command
+    "env = ls", "env =x rm -rf victim", "env a-b=1 rm -rf victim",
 ]
 
 

@@ -337,11 +337,21 @@ def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
         pass
     out: list[SimpleCommand] = []
     for seg in segments:
-        words = [p.strip("'\"") for t in seg for p in brace_expand(t)]
+        words = [_rough_value(p) for t in seg for p in brace_expand(t)]
         words = [w for w in words if w]
         if words:
             out.append(SimpleCommand(tuple(words), tuple(words), depth, rough=True))
     return out
+
+
+def _rough_value(word: str) -> str:
+    try:
+        end, value, _glob = read_word(word, 0, None)
+        if end == len(word):
+            return value
+    except NotPlain:
+        pass
+    return word.strip("'\"")
 
 
 def _tree_command(node: Any, data: bytes, home: str | None, depth: int) -> SimpleCommand:

@@ -159,8 +159,11 @@ def read_word(text: str, i: int, home: str | None = None) -> tuple[int, str, str
         if c in _META:
             break
         if c == "\\":
-            if i + 1 >= n:
-                raise NotPlain("a backslash at the end")
+            if i + 1 >= n:  # at the very end bash keeps it
+                out.append("\\")
+                pat.append("[\\]")
+                i += 1
+                continue
             nxt = text[i + 1]
             i += 2
             if nxt != "\n":
@@ -334,7 +337,8 @@ def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
                 i += 2 if words[i] in opts else 1
             i += 1
             continue
-        while i < n and (words[i].startswith("-") or (name == "env" and _ASSIGN.match(words[i]))):
+        # env takes any word with "=" as a setting (even "=x"), not only NAME=...
+        while i < n and (words[i].startswith("-") or (name == "env" and "=" in words[i])):
             w = words[i]
             if w == "--":
                 i += 1
