@@ -154,10 +154,12 @@ def _computed(a, cwd: Path) -> set[tuple[str, ...]]:
 
 
 def _runs_a_file(a) -> bool:
-    """``bash FILE``/``sh FILE``: what runs is in the file (here, a stub found on PATH)."""
+    """``bash FILE``, ``. FILE``: what runs is in the file (here, a stub found on PATH)."""
     for c in a.commands:
         name, args, _root, _ = unwrap([w if w is not None else "\0" for w in c.words])
         if name in ("bash", "sh") and args and not args[0].startswith("-"):
+            return True
+        if name in (".", "source") and args:
             return True
     return False
 
@@ -386,7 +388,10 @@ ATOMS = ["ls", "rm", "-rf", "victim", "git", "status", "echo", "x", "a.py", "*",
          "||", "|", "&", "\n", "\\\n", "(", ")", "{", "}", "{a,b}", "$(", "`", "~", "~/y",
          "=", "A=1", ">", ">>", "2>&1", "/dev/null", "<", "<<", "EOF", "bash", "-c", "eval",
          "env", "\u00a0", "\r", "\t", "!", "if", "then", "fi", "for", "in", "do", "done",
-         "$x", "${x}", "$((1))", "2>", "|&", ";;", "../z", "-S", "sh"]
+         "$x", "${x}", "$((1))", "2>", "|&", ";;", "../z", "-S", "sh",
+         # wrappers and their options
+         "nohup", "timeout", "5", "nice", "-n", "sudo", "-u", "--", "=x", "-i", "command",
+         "exec", "xargs", "-0", "stdbuf", "-oL", "setsid", "-C", ".", "-u"]
 
 
 #: LOOMEX_DIFF_EXAMPLES=5000 hunts with fresh random lines (CI runs the same 300 every time)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .bash_words import (SHELLS, NotPlain, Tok, brace_expand, command_trouble, commands_of,
+from .bash_words import (RESERVED, SHELLS, NotPlain, Tok, brace_expand, command_trouble, commands_of,
                          inner_scripts, lex_plain, read_word, unwrap)
 
 #: nested shell code (bash -c inside eval inside ...) deeper than this is not read: the line
@@ -339,6 +339,8 @@ def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
     for seg in segments:
         words = [_rough_value(p) for t in seg for p in brace_expand(t)]
         words = [w for w in words if w]
+        while words and words[0] in RESERVED:  # ! if then do ... { : the command follows
+            words.pop(0)
         if words:
             out.append(SimpleCommand(tuple(words), tuple(words), depth, rough=True))
     return out
