@@ -335,6 +335,25 @@ def _rough_commands(text: str, depth: int) -> list[SimpleCommand]:
         segments.append(seg)
     except ValueError:
         pass
+    segments.append([])  # a third: bash's quoting and escapes, word by word where it can
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in " \t":
+            i += 1
+        elif c in ";&|()<>\n`":
+            segments.append([])
+            i += 1
+        else:
+            try:
+                end, value, _g = read_word(text, i, None)
+            except NotPlain:
+                end = i
+                while end < n and text[end] not in " \t;&|()<>\n`":
+                    end += 1
+                value = text[i:end]
+            segments[-1].append(value)
+            i = max(end, i + 1)
     out: list[SimpleCommand] = []
     for seg in segments:
         words = [_rough_value(p) for t in seg for p in brace_expand(t)]
