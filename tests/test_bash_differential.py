@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from loomex_cli import RunContext
 from loomex_cli.tools.bash import BashTool
 from loomex_cli.tools.bash_grammar import analyse
-from loomex_cli.tools.bash_words import unwrap
+from loomex_cli.tools.bash_wrappers import unwrap
 from loomex_cli.tools.danger import _simple_danger, analysis_danger
 from loomex_cli.tools.policy import Policy
 

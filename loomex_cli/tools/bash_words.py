@@ -7,8 +7,8 @@ the like. It computes each word's value (quote removal, line continuations, ``~`
 with a reason at anything else. :mod:`.bash_grammar` checks that tree-sitter's parse agrees
 with it token for token; a command both readers agree on is plain.
 
-Also here: the wrappers that run their arguments as a command (``env``, ``timeout``,
-``sudo``, ...), and :func:`unwrap` which finds the command that really runs.
+The wrappers (``env``, ``sudo`` ...) are in :mod:`.bash_wrappers`; the reading of lines
+that are not plain in :mod:`.bash_tree`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ RESERVED = {"!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "
 STATEFUL = {"alias", "unalias", "shopt", "enable", "trap", "hash", "export", "declare",
             "typeset", "local", "readonly", "unset", "set"}
 _SET_OK = re.compile(r"^[-+][euxvo]+$|^(?:pipefail|errexit|nounset|xtrace|verbose)$")
-_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")  # with .match: at the start
+ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")  # with .match: at the start
 _META = set(" \t\n;&|()<>")
 _BLANK = " \t"
 
@@ -153,7 +153,7 @@ def read_word(text: str, i: int, home: str | None = None) -> tuple[int, str, str
     pat: list[str] = []
     globbed = False
     start, n = i, len(text)
-    assign = _ASSIGN.match(text, i) is not None
+    assign = ASSIGN.match(text, i) is not None
     while i < n:
         c = text[i]
         if c in _META:
@@ -280,7 +280,7 @@ def command_trouble(cmd: list[Tok]) -> str | None:
     name = words[0]
     if name.raw in RESERVED:
         return f"the reserved word '{name.raw}'"
-    if _ASSIGN.match(name.raw):
+    if ASSIGN.match(name.raw):
         return "an assignment"
     if name.glob is not None:
         return "a pattern as the command name"
@@ -290,175 +290,3 @@ def command_trouble(cmd: list[Tok]) -> str | None:
             return None
         return f"'{base}' (changes how later commands run)"
     return None
-
-
-# -- wrappers -----------------------------------------------------------------------------
-
-SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "fish", "ash", "busybox", "rbash"}
-INTERPRETERS = SHELLS | {"python", "python2", "python3", "perl", "ruby", "node", "php",
-                         "source", "."}
-ROOT = {"sudo": "sudo", "doas": "doas", "su": "su", "pkexec": "pkexec", "run0": "run0"}
-#: wrappers that run their arguments as a command: name -> options that take a value
-WRAPPERS: dict[str, set[str]] = {
-    "env": {"-u", "--unset", "-C", "--chdir"},
-    "nohup": set(), "command": set(), "builtin": set(), "exec": {"-a"},
-    "nice": {"-n", "--adjustment"}, "ionice": {"-c", "-n", "-p", "-t"},
-    "stdbuf": {"-i", "-o", "-e"}, "time": {"-f", "-o"}, "chronic": set(),
-    "timeout": {"-s", "--signal", "-k", "--kill-after"},
-    "xargs": {"-I", "-i", "-n", "-P", "-L", "-l", "-d", "-s", "-a", "-E", "-e",
-              "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace"},
-    "watch": {"-n", "--interval", "-d"}, "unbuffer": set(), "caffeinate": set(),
-    "setsid": set(), "flock": {"-w", "--timeout", "-E", "--conflict-exit-code"},
-    "script": set(), "faketime": set(), "taskset": set(), "chrt": set(), "coproc": set(),
-}
-
-
-def unwrap(words: list[str]) -> tuple[str, list[str], str | None, list[str]]:
-    """The command that really runs: (name, its arguments, a root wrapper or None, scripts
-    that wrappers run as shell code, e.g. ``env -S '...'``)."""
-    i, n = 0, len(words)
-    scripts: list[str] = []
-    last = ""
-    while i < n:
-        w = words[i]
-        if _ASSIGN.match(w):
-            i += 1
-            continue
-        name = os.path.basename(w)
-        if name in ROOT:
-            return name, words[i + 1:], ROOT[name], scripts
-        opts = WRAPPERS.get(name)
-        if opts is None:
-            return name, words[i + 1:], None, scripts
-        last = name
-        i += 1
-        if name == "timeout":  # options, then the duration
-            while i < n and words[i].startswith("-"):
-                i += 2 if words[i] in opts else 1
-            i += 1
-            continue
-        # env takes any word with "=" as a setting (even "=x"), not only NAME=...
-        while i < n and (words[i].startswith("-") or (name == "env" and "=" in words[i])):
-            w = words[i]
-            if w == "--":
-                i += 1
-                break
-            if name == "env" and (w in ("-S", "--split-string") or w.startswith("-S")
-                                  or w.startswith("--split-string=")):
-                if w in ("-S", "--split-string"):
-                    scripts.append(words[i + 1] if i + 1 < n else "")
-                    i += 2
-                else:
-                    scripts.append(w.split("=", 1)[1] if w.startswith("--") else w[2:])
-                    i += 1
-                continue
-            i += 2 if w in opts else 1
-        if name in ("flock", "taskset", "chrt") and i < n:
-            i += 1  # flock's lock file, taskset's mask, chrt's priority
-        elif name in ("nice", "watch", "ionice", "stdbuf") and i < n and words[i].isdigit():
-            i += 1
-    return last, [], None, scripts  # a wrapper with nothing to run: it runs itself
-
-
-_ROOT_OPTS = {"-u", "-g", "-p", "-C", "-h", "-U", "-r", "-t", "-T", "-D", "-R"}
-
-
-def real_command(words: list[str]) -> tuple[str, list[str], str | None]:
-    """Like :func:`unwrap`, through ``sudo``/``doas`` too: (name, arguments, root wrapper)."""
-    name, args, root, _ = unwrap(words)
-    if not root:
-        return name, args, None
-    i = 0
-    while i < len(args) and args[i].startswith("-"):  # sudo's options, then the command
-        i += 2 if args[i] in _ROOT_OPTS else 1
-    name, args, _r, _ = unwrap(args[i:])
-    return name, args, root
-
-
-def inner_scripts(words: list[str]) -> list[str]:
-    """Shell code a command runs from its own arguments: ``bash -c CODE``, ``eval WORDS``,
-    ``env -S CODE``, ``find -exec sh -c CODE``, ``xargs sh -c CODE``, ``trap CODE``."""
-    name, args, _root, scripts = unwrap(words)
-    out = list(scripts)
-    if name in SHELLS:
-        for i, a in enumerate(args):
-            if a == "--":
-                break
-            if a == "-c" or (a.startswith("-") and not a.startswith("--") and "c" in a[1:]):
-                out.append(args[i + 1] if i + 1 < len(args) else "")
-                break
-    elif name == "eval":
-        out.append(" ".join(args))
-    elif name == "trap" and args and not args[0].startswith("-"):
-        out.append(args[0])
-    elif name == "find":
-        for sub in exec_parts(args):
-            out.extend(inner_scripts(sub))
-    return out
-
-
-def exec_parts(args: list[str]) -> list[list[str]]:
-    """The commands of find's ``-exec``/``-execdir``/``-ok``/``-okdir`` actions."""
-    out = []
-    for i, a in enumerate(args):
-        if a in ("-exec", "-execdir", "-ok", "-okdir"):
-            rest = args[i + 1:]
-            end = next((j for j, x in enumerate(rest) if x in (";", "+")), len(rest))
-            out.append(rest[:end])
-    return out
-
-
-def brace_expand(s: str, limit: int = 64) -> list[str]:
-    """``s`` with its ``{a,b}`` and ``{1..3}`` expanded, roughly as bash does (quotes are not
-    looked at: used only on lines that are not plain, to see the commands they hide)."""
-    if s.count("{") > 16:
-        return [s]
-    depth, start = 0, -1
-    for i, c in enumerate(s):
-        if c == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif c == "}" and depth:
-            depth -= 1
-            if depth:
-                continue
-            body, head, tail = s[start + 1:i], s[:start], s[i + 1:]
-            alts = _split_top(body)
-            if len(alts) < 2:
-                alts = _sequence(body)
-            if len(alts) >= 2:
-                out: list[str] = []
-                for a in alts:
-                    out.extend(brace_expand(head + a + tail, limit))
-                    if len(out) >= limit:
-                        break
-                return out[:limit]
-    return [s]
-
-
-def _split_top(body: str) -> list[str]:
-    parts, depth, cur = [], 0, []
-    for c in body:
-        if c == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        depth += (c == "{") - (c == "}")
-        cur.append(c)
-    parts.append("".join(cur))
-    return parts
-
-
-def _sequence(body: str) -> list[str]:
-    m = re.fullmatch(r"(-?\d+)\.\.(-?\d+)(?:\.\.-?(\d+))?", body)
-    if m:
-        a, b, step = int(m[1]), int(m[2]), int(m[3] or 1) or 1
-        rng = range(a, b + 1, step) if a <= b else range(a, b - 1, -step)
-        return [str(x) for x in list(rng)[:64]]
-    m = re.fullmatch(r"([A-Za-z])\.\.([A-Za-z])", body)
-    if m:
-        a, b = ord(m[1]), ord(m[2])
-        rng = range(a, b + 1) if a <= b else range(a, b - 1, -1)
-        return [chr(x) for x in rng]
-    return []

@@ -16,7 +16,8 @@ import re
 from typing import TYPE_CHECKING
 
 from ._common import is_within
-from .bash_words import INTERPRETERS, SAFE_TARGETS, exec_parts, real_command, unwrap
+from .bash_words import SAFE_TARGETS
+from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash_grammar import Analysis

@@ -288,7 +288,7 @@ def _deny_match(patterns: Any, subj: _Subject) -> str | None:
 def command_forms(analysis: Any) -> list[str]:
     """Each simple command as rules see it, as its bare words, and as the command that its
     wrappers (sudo, env, xargs ...) run."""
-    from .bash_words import exec_parts, real_command
+    from .bash_wrappers import exec_parts, real_command
     out: list[str] = []
     for c in analysis.commands:
         out.append(c.line)
