@@ -23,9 +23,10 @@ Rules come from ``config.toml``::
 They are globs on the command (bash: the words of each simple command as bash will pass
 them, joined by one space, a word with spaces or special characters in single quotes; every
 simple command of a line like ``a && b`` must be allowed, and only a plain line can be; one
-denied simple command anywhere, even inside ``$(...)`` or ``bash -c '...'``, denies the line) or on the path (``write_file``, ``edit_file``: relative patterns match
-the path relative to the working directory, ``./src/x.py`` and ``src/x.py`` alike; ``*`` stays
-within a directory, ``**`` crosses them; absolute and ``~/`` patterns match the absolute path).
+denied simple command anywhere, even inside ``$(...)`` or ``bash -c '...'``, denies the
+line) or on the path (``write_file``, ``edit_file``: relative patterns match the path
+relative to the working directory, ``./src/x.py`` and ``src/x.py`` alike; ``*`` stays within a
+directory, ``**`` crosses them; absolute and ``~/`` patterns match the absolute path).
 """
 
 from __future__ import annotations
