@@ -319,6 +319,8 @@ def test_sync_asks_run_off_the_loop_one_at_a_time(tmp_path):
     ("dd if=/dev/zero of=/dev/sda bs=1M", "dd (raw copy to a file or device)"),
     ("mkfs.ext4 /dev/sdb1", "formats a filesystem (mkfs)"),
     ("echo x > /etc/hosts", "writes outside the working directory"),
+    # /tmp is outside the working directory too (it used to be let through)
+    ("echo x > /tmp/y", "writes outside the working directory"),
     ("rm -rf 'unbalanced", "recursive delete"),
 ])
 def test_dangerous_commands(command, reason, tmp_path):
@@ -328,7 +330,7 @@ def test_dangerous_commands(command, reason, tmp_path):
 @pytest.mark.parametrize("command", [
     "ls -la", "rm x.o", "rm -f x.o", "git push origin main", "git status", "chmod +x run.sh",
     "echo 'rm -rf /'", 'git commit -m "drop rm -rf usage"', "curl -o file https://x",
-    "make 2>&1 | tee build.log", "echo x > out.txt", "echo x > /dev/null", "echo x > /tmp/y",
+    "make 2>&1 | tee build.log", "echo x > out.txt", "echo x > /dev/null",
     "grep -r sudo .", "python3 -c 'print(1)'",
 ])
 def test_safe_commands(command, tmp_path):
@@ -391,3 +393,59 @@ def test_engine_edit_allowed_by_rule(replay, tmp_path):
     run(_agent(url), "change the greeting",
         approver=Policy({"edit_file": {"allow": ["./**"]}}), context={"cwd": str(tmp_path)})
     assert f.read_text() == "print('goodbye')\n"
+
+
+# -- what bash will run (bash_grammar) -------------------------------------------------------
+
+def test_yes_never_approves_a_command_loomex_cannot_read(tmp_path):
+    for cmd in ("ls $(id)", "ls #'\nrm -rf x #'", "FOO=1 make", "make > out.txt", "ls &"):
+        a = decide(Policy({"bash": {"allow": ["*"]}}, yes=True), BASH, {"command": cmd},
+                   tmp_path)
+        assert not a.allowed and "cannot read" in a.reason and "--yes" in a.reason, cmd
+    ask = Asker("no")
+    decide(Policy(yes=True, ask=ask), BASH, {"command": "ls $(id)"}, tmp_path)
+    assert ask.requests[0].unreadable == "a command substitution ($(...) or backticks)"
+    assert ask.requests[0].can_remember  # not dangerous: "yes for this session" is offered
+    a = decide(Policy(yes=True), BASH, {"command": "make test 2>&1 | tee log"}, tmp_path)
+    assert a.allowed and a.source == "yes-flag"
+
+
+def test_rules_match_the_words_bash_passes(tmp_path):
+    p = Policy({"bash": {"allow": ["git commit -m *", "ls 'my dir'"]}})
+    for cmd in ('git commit -m "fix: x"', "git   commit -m 'fix: x'", 'ls "my dir"',
+                "l''s my\\ dir"):
+        assert decide(p, BASH, {"command": cmd}, tmp_path).source == "rule", cmd
+    for cmd in ("'git commit' -m x", "ls my dir", "git commit -m x; ls 'my dir' &"):
+        assert not decide(p, BASH, {"command": cmd}, tmp_path).allowed, cmd
+    deny = Policy({"bash": {"allow": ["*"], "deny": ["rm *"]}}, ask=Asker())
+    for cmd in ("ls; 'r'm x", "echo $(rm x)", "bash -c 'rm x'", "sudo rm x", "env A=1 rm x",
+                "find . | xargs rm", "eval 'rm x'", "f() { rm x; }", "find . -exec rm {} +"):
+        a = decide(deny, BASH, {"command": cmd}, tmp_path)
+        assert not a.allowed and a.source == "rule", cmd
+
+
+def test_dangerously_allow_all(tmp_path):
+    p = Policy({"bash": {"deny": ["make deploy*"]}}, allow_all=True)
+    for cmd in ("rm -rf build", "ls $(id)", "sudo make install"):
+        a = decide(p, BASH, {"command": cmd}, tmp_path)
+        assert a.allowed and a.source == "allow-all", cmd
+    assert decide(p, WRITE, {"path": "/etc/x", "content": ""}, tmp_path).allowed
+    assert not decide(p, BASH, {"command": "make deploy"}, tmp_path).allowed
+
+
+def test_redirect_targets_are_resolved(tmp_path):
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "out").symlink_to(tmp_path)
+    outside = "writes outside the working directory"
+    for cmd in ("echo x >> ../../x", "echo x > out/y", "ls &> ../log", "ls >| /etc/x",
+                "cat <> ../f", "echo x > ~/y"):
+        assert command_danger(cmd, str(work)) == outside, cmd
+    for cmd in ("echo x > sub/y", "echo x > /dev/null", "ls 2>/dev/stderr", "ls >&2",
+                "ls > /dev/fd/3", "echo x > sub/../y"):
+        assert command_danger(cmd, str(work)) is None, cmd
+    assert command_danger("echo x > .git/hooks/pre-commit", str(work)) == "writes inside .git"
+    # a cd earlier in the line moves where a relative target lands
+    assert command_danger("cd .. && echo x > y", str(work)) == outside
+    assert command_danger("cd sub && echo x > y", str(work)) is None
+    assert command_danger("cd $(mktemp -d) && echo x > y", str(work)) is not None

@@ -76,6 +76,9 @@ history_app = typer.Typer(cls=HistoryGroup, invoke_without_command=True,
                           help="Saved conversations: list (the default: `loomex history "
                                "[QUERY] [-n N]`), show, export, rm.")
 app.add_typer(history_app, name="history")
+tools_app = typer.Typer(help="The built-in tools: list (the default), check.",
+                        invoke_without_command=True, rich_markup_mode=None)
+app.add_typer(tools_app, name="tools")
 
 
 def _version(value: bool) -> None:
@@ -104,6 +107,8 @@ class RunOptions:
     json: bool = False
     quiet: bool = False
     yes: bool = False
+    #: --dangerously-allow-all: every tool call runs without asking
+    allow_all: bool = False
     no_stdin: bool = False
     wait_stdin: bool = False
     verbose: bool = False
@@ -155,6 +160,7 @@ NO_STREAM = typer.Option(False, "--no-stream", help="Ask for the whole answer at
 JSON = typer.Option(False, "--json", help="One JSON object per event on stdout, then the result")
 QUIET = typer.Option(False, "-q", "--quiet", help="Only the answer: no progress, no usage line")
 YES = typer.Option(False, "-y", "--yes", help="Approve tool calls that need approval (dangerous ones still need an allow rule)")
+ALLOW_ALL = typer.Option(False, "--dangerously-allow-all", help="Run every tool call without asking, dangerous ones too (deny rules still refuse). Only in a throwaway environment")
 NO_STDIN = typer.Option(False, "--no-stdin", help="Never read stdin")
 WAIT_STDIN = typer.Option(False, "--stdin", hidden=True, help="No effect: piped stdin is always read to EOF (kept so old scripts work)")
 VERBOSE = typer.Option(False, "-v", "--verbose", help="Progress on stderr even when it is not a terminal")
@@ -170,7 +176,8 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
         system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
         max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, json: bool = JSON,
-        quiet: bool = QUIET, yes: bool = YES, no_stdin: bool = NO_STDIN,
+        quiet: bool = QUIET, yes: bool = YES, allow_all: bool = ALLOW_ALL,
+        no_stdin: bool = NO_STDIN,
         wait_stdin: bool = WAIT_STDIN, verbose: bool = VERBOSE,
         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
         max_cost: Optional[float] = MAX_COST,
@@ -178,7 +185,8 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
-                      json=json, quiet=quiet, yes=yes, no_stdin=no_stdin, wait_stdin=wait_stdin,
+                      json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
+                      wait_stdin=wait_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config)
 
@@ -194,14 +202,14 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
          max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, yes: bool = YES,
-         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
+         allow_all: bool = ALLOW_ALL, no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
          max_cost: Optional[float] = MAX_COST,
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
-                      max_steps=max_steps, no_stream=no_stream, yes=yes, no_stdin=True,
-                      no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
+                      max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
+                      no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
                       resume=resume, no_save=no_save, mcp_config=mcp_config)
 
     def body() -> int:
@@ -268,10 +276,28 @@ def models(query: Optional[List[str]] = typer.Argument(None, help="Search words 
     guarded(False, lambda: list_models(" ".join(query or []) or None, json))
 
 
-@app.command(help="The built-in tools and what each does.")
-def tools() -> None:
+@tools_app.callback()
+def tools_default(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # `loomex tools` = `loomex tools list`
+        from .listing import list_tools
+        guarded(False, list_tools)
+
+
+@tools_app.command("list", help="The built-in tools and what each does.")
+def tools_list() -> None:
     from .listing import list_tools
     guarded(False, list_tools)
+
+
+@tools_app.command("check", help="How loomex reads a bash COMMAND: its simple commands, the "
+                                 "config rule matching each, the danger, and the verdict. Exit "
+                                 "0 allow, 10 ask a person, 11 deny.")
+def tools_check(command: str = typer.Argument(..., metavar="COMMAND"),
+                yes: bool = typer.Option(False, "-y", "--yes", help="Decide as under --yes"),
+                no_terminal: bool = typer.Option(False, "--no-terminal", help="Decide as when nobody can be asked")) -> None:
+    from .tools_check import check_command
+    raise typer.Exit(guarded(False, lambda: check_command(command, yes=yes,
+                                                          terminal=not no_terminal)))
 
 
 @history_app.callback()

@@ -244,6 +244,9 @@ def approval_text(request: Any) -> str:
     hints = f"  \x1b[2m({clean(hints)})\x1b[0m" if hints else ""
     lines = [f"\n\x1b[33m?\x1b[0m \x1b[1m{clean(request.tool)}\x1b[0m {verb}:{danger}{hints}",
              *_subject_lines(what)]
+    unreadable = getattr(request, "unreadable", None)
+    if unreadable:  # not plain: say why no rule or --yes could approve it
+        lines.append(f"    \x1b[2m(not a plain command: {clean(unreadable)})\x1b[0m")
     try:
         lines += change_preview(request)
     except Exception:  # noqa: BLE001 - a preview that fails still leaves the question

@@ -42,6 +42,10 @@ class Setup:
             self.check_rules()
         self.system = opts.system if opts.system is not None else \
             self.config.get("system_prompt", DEFAULT_SYSTEM)
+        if getattr(opts, "allow_all", False):
+            from .exits import say
+            say("warning: --dangerously-allow-all: every tool call runs without asking, "
+                "dangerous ones too")
 
     def agent(self) -> Agent:
         o = self.opts
@@ -121,8 +125,9 @@ class Setup:
             if not policy:
                 from ..tools.policy import Policy
                 try:
-                    policy.append(Policy.from_config(self.config, ask=ask, yes=self.opts.yes,
-                                                     cwd=os.getcwd()))
+                    policy.append(Policy.from_config(
+                        self.config, ask=ask, yes=self.opts.yes, cwd=os.getcwd(),
+                        allow_all=getattr(self.opts, "allow_all", False)))
                 except ValueError as e:
                     raise ConfigError(f"config.toml [tools]: {e}") from None
             answer = policy[0](tool, args, ctx)

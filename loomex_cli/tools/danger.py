@@ -2,51 +2,34 @@
 shell, force pushes, recursive chmod/chown, dd, mkfs, and writes outside the working
 directory. Each check returns a short human reason, or None.
 
-The command is split into simple commands the way the shell would (``&&``, ``||``, ``;``,
-pipes, ``&``, newlines, subshells, ``$(...)`` and backticks), wrappers such as ``env``,
-``nohup``, ``timeout`` or ``xargs`` are looked through, and ``bash -c '...'``/``eval`` are
-checked recursively. It is a guard against accidents, not a sandbox.
+The command is read with bash's own grammar (:mod:`.bash_grammar`): every simple command
+anywhere in the line is checked (inside ``$(...)``, subshells, functions, loops, and
+``bash -c``/``eval``/``env -S`` strings, recursively), wrappers such as ``env``, ``nohup``,
+``timeout`` or ``xargs`` are looked through, and every redirection target is resolved against
+the working directory. It is a guard against accidents, not a sandbox.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from ._common import is_within
-from .paths import path_danger  # noqa: F401 - where writing a path is dangerous
+from .bash_words import SAFE_TARGETS
+from .paths import path_danger  # where writing a path is dangerous (protected places too)
+from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
 
-_PUNCT = "();<>|&\n"
-_REDIRECT = re.compile(r"^(?:&>>?|>>?&?|>\||<<?<?|<>|<&)$")
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "mksh", "fish", "ash", "busybox"}
-_INTERPRETERS = _SHELLS | {"python", "python2", "python3", "perl", "ruby", "node", "php"}
+if TYPE_CHECKING:  # pragma: no cover
+    from .bash_grammar import Analysis
+
 _DOWNLOADERS = {"curl", "wget", "fetch", "aria2c", "http", "https"}
-_ROOT = {"sudo": "sudo", "doas": "doas", "su": "su", "pkexec": "pkexec", "run0": "run0"}
-_KEYWORDS = {"{", "}", "!", "if", "then", "else", "elif", "fi", "do", "done", "while", "until",
-             "for", "case", "esac", "time", "coproc", "in"}
-#: wrappers that run their arguments as a command: name -> options that take a value
-_WRAPPERS: dict[str, set[str]] = {
-    "env": {"-u", "--unset", "-C", "--chdir", "-S", "--split-string"},
-    "nohup": set(), "command": set(), "builtin": set(), "exec": {"-a"},
-    "nice": {"-n", "--adjustment"}, "ionice": {"-c", "-n", "-p", "-t"},
-    "stdbuf": {"-i", "-o", "-e"}, "time": {"-f", "-o"}, "chronic": set(),
-    "timeout": {"-s", "--signal", "-k", "--kill-after"},
-    "xargs": {"-I", "-i", "-n", "-P", "-L", "-l", "-d", "-s", "-a", "-E", "-e",
-              "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace"},
-    "watch": {"-n", "--interval", "-d"}, "unbuffer": set(), "caffeinate": set(),
-}
-#: what writing to is harmless wherever the working directory is
-_SAFE_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/")
-_DL_EXEC = [re.compile(p) for p in (
-    r"\b(?:ba|z|da|k|fi)?sh\s+(?:-\S+\s+)*<\(\s*(?:curl|wget|fetch)\b",
-    r"(?:^|[;&|\s])(?:source|\.)\s+<\(\s*(?:curl|wget|fetch)\b",
-    r"\b(?:ba|z|da|k|fi)?sh\s+-c\s+[\"']?\$\(\s*(?:curl|wget|fetch)\b",
-    r"\beval\s+[\"']?\$\(\s*(?:curl|wget|fetch)\b",
-    r"\b(?:curl|wget|fetch)\b[^;&\n]*\|\s*(?:sudo\s+|env\s+)*(?:\S*/)?(?:ba|z|da|k|fi)?sh\b",
-)]
-#: used only when the command cannot be tokenised (unbalanced quotes)
+_WRITES = {">", ">>", "&>", "&>>", ">|", "<>", ">&"}
+_SAFE_FD = re.compile(r"^/dev/fd/[0-9]+$")
+#: git settings that run a program (``git -c core.pager=...``), and aliases that run a shell
+_GIT_RUNS = re.compile(r"^(?:alias\.[^=]*=\s*!|[^=]*(?:command|pager|editor|fsmonitor|"
+                       r"hookspath|askpass|proxy|textconv|program|helper)[^=]*=)", re.I)
+#: used too when bash's grammar finds a syntax error
 _RAW = [
     (re.compile(r"\brm\s+(?:\S+\s+)*?(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)\b"),
      "recursive delete"),
@@ -56,106 +39,95 @@ _RAW = [
     (re.compile(r"(?:^|[;&|(\s])dd\s"), "dd (raw copy to a file or device)"),
     (re.compile(r"\bmkfs\b"), "formats a filesystem (mkfs)"),
     (re.compile(r"\bfind\b.*\s-delete\b"), "deletes files (find -delete)"),
+    (re.compile(r"\b(?:curl|wget|fetch)\b[^;&\n]*\|\s*(?:sudo\s+|env\s+)*(?:\S*/)?"
+                r"(?:ba|z|da|k|fi)?sh\b"), "pipes a download into a shell"),
 ]
-_MAX_DEPTH = 4
-_SUBST = re.compile(r"\$\(|`|[<>]\(")
+#: most files a pattern is expanded to when looking for names like options
+_GLOB_LIMIT = 10_000
 
 
-def command_danger(command: str, cwd: str | None = None, _depth: int = 0) -> str | None:
+def command_danger(command: str, cwd: str | None = None) -> str | None:
     """Why a shell command is dangerous, or None."""
-    if _depth > _MAX_DEPTH:
-        return None
-    for rx in _DL_EXEC:
-        if rx.search(command):
-            return "pipes a download into a shell"
-    try:
-        tokens = _tokens(command)
-    except ValueError:  # unbalanced quotes: fall back to patterns on the raw text
-        for rx, why in _RAW:
-            if rx.search(command):
-                return why
-        return None
-    for pipeline in _pipelines(tokens):
-        why = _pipeline_danger(pipeline, cwd, _depth)
+    from .bash_grammar import analyse
+    return analysis_danger(analyse(command), cwd, command)
+
+
+def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | None:
+    """Why the analysed command line is dangerous, or None."""
+    if a.too_deep:
+        return "shell code nested too deeply to check"
+    downloaded: set[int] = set()
+    for c in a.commands:
+        known = [w if w is not None else "\0" for w in c.words]
+        name, args, root = real_command(known)
+        if name in INTERPRETERS or name == "eval":
+            if c.pipeline != -1 and c.pipeline in downloaded or \
+                    any(f in _DOWNLOADERS for f in c.feeds):
+                return "pipes a download into a shell"
+        if name in _DOWNLOADERS and c.pipeline != -1:
+            downloaded.add(c.pipeline)
+        if root:
+            return f"runs as root ({root})"
+        why = _simple_danger(name, args)
         if why:
             return why
+        if cwd is not None:
+            for pattern in filter(None, c.globs):
+                why = _glob_danger(pattern, cwd)
+                if why:
+                    return why
+    if cwd is not None and a.redirects:
+        # a `cd` anywhere in the line: relative targets may be relative to where it went
+        bases = [cwd]
+        for c in a.commands:
+            if c.words and c.words[0] in ("cd", "pushd"):
+                dest = next((w for w in c.words[1:] if w is None or not w.startswith("-")),
+                            "~")
+                if dest is None:
+                    bases.append("")  # unknown
+                else:
+                    bases.append(os.path.join(cwd, os.path.expanduser(dest)))
+        for op, target in a.redirects:
+            for base in bases:
+                why = _target_danger(op, target, cwd, base)
+                if why:
+                    return why
+    if a.why in ("a syntax error", "an incomplete command"):
+        for rx, why in _RAW:
+            if rx.search(text):
+                return why
     return None
 
 
-# -- splitting ------------------------------------------------------------------------
-
-def _tokens(command: str) -> list[str]:
-    import shlex
-    lex = shlex.shlex(command, posix=True, punctuation_chars=_PUNCT)
-    lex.whitespace = " \t\r"
-    lex.commenters = ""
-    lex.wordchars += "$@%+,:^!{}[]#"
-    return list(lex)
-
-
-def _is_op(tok: str) -> bool:
-    return bool(tok) and all(c in _PUNCT for c in tok)
-
-
-def _pipelines(tokens: list[str]) -> Iterator[list[list[str]]]:
-    """Simple commands (lists of words and redirections), grouped into pipelines."""
-    pipeline: list[list[str]] = []
-    seg: list[str] = []
-    for tok in tokens:
-        if _is_op(tok) and not _REDIRECT.match(tok):
-            if seg:
-                pipeline.append(seg)
-            seg = []
-            if tok not in ("|", "|&"):
-                if pipeline:
-                    yield pipeline
-                pipeline = []
-            continue
-        if tok == "`":  # backticks: a command substitution, a separate command
-            if seg:
-                pipeline.append(seg)
-            if pipeline:
-                yield pipeline
-            seg, pipeline = [], []
-            continue
-        seg.append(tok)
-    if seg:
-        pipeline.append(seg)
-    if pipeline:
-        yield pipeline
+def _target_danger(op: str, target: str | None, cwd: str, base: str) -> str | None:
+    """Why writing to a redirection target is dangerous; ``base`` is the directory a
+    relative target is relative to ("" when a `cd` went somewhere unknown)."""
+    if op not in _WRITES:
+        return None
+    if target is None:
+        return "writes to a file named only when the command runs"
+    if op == ">&" and (target.isdigit() or target == "-"):
+        return None
+    if target in SAFE_TARGETS or _SAFE_FD.match(target):
+        return None
+    target = os.path.expanduser(target)
+    if not base and not os.path.isabs(target):
+        return "writes to a file after a cd to a directory named only when it runs"
+    path = os.path.normpath(os.path.join(base, target))
+    return path_danger(path, cwd)
 
 
-def _unwrap(words: list[str]) -> tuple[str, list[str], str | None]:
-    """The command that really runs: (name, its arguments, a root-wrapper if any)."""
-    i, n = 0, len(words)
-    while i < n:
-        w = words[i]
-        if w in _KEYWORDS or _ASSIGN.match(w):
-            i += 1
-            continue
-        name = os.path.basename(w)
-        if name in _ROOT:
-            return name, words[i + 1:], _ROOT[name]
-        opts = _WRAPPERS.get(name)
-        if opts is None:
-            return name, words[i + 1:], None
-        i += 1
-        if name == "timeout":  # options, then the duration
-            while i < n and words[i].startswith("-"):
-                i += 2 if words[i] in opts else 1
-            i += 1
-            continue
-        while i < n and (words[i].startswith("-") or (name == "env" and _ASSIGN.match(words[i]))):
-            if words[i] == "--":
-                i += 1
-                break
-            i += 2 if words[i] in opts else 1
-        if name in ("nice", "watch", "ionice", "stdbuf") and i < n and words[i].isdigit():
-            i += 1
-    return "", [], None
+def _glob_danger(pattern: str, cwd: str) -> str | None:
+    """A pattern that would hand ``rm`` a file named ``-rf`` as an option."""
+    import glob
+    import itertools
+    for match in itertools.islice(glob.iglob(pattern, root_dir=cwd), _GLOB_LIMIT):
+        if match.startswith("-"):
+            return f"the pattern {pattern} matches a file named like an option ({match})"
+    return None
 
 
-def _short_flags(args: list[str]) -> Iterator[str]:
+def _short_flags(args: list[str]):
     """Each option word before ``--``."""
     for a in args:
         if a == "--":
@@ -174,68 +146,7 @@ def _has_flag(args: list[str], short: str, long: tuple[str, ...]) -> bool:
     return False
 
 
-# -- the checks -----------------------------------------------------------------------
-
-def _pipeline_danger(pipeline: list[list[str]], cwd: str | None, depth: int) -> str | None:
-    downloaded = False
-    for seg in pipeline:
-        words, redirects = _split_redirects(seg)
-        for w in words:  # $(...) or `...` inside a word runs too
-            if "$(" in w or "`" in w or "<(" in w:
-                why = command_danger(w, cwd, depth + 1)
-                if why:
-                    return why
-        if cwd is not None:
-            for target in redirects:
-                why = _target_danger(target, cwd)
-                if why:
-                    return why
-        name, args, root = _unwrap(words)
-        if root:
-            return f"runs as root ({root})"
-        if downloaded and name in _INTERPRETERS:
-            return "pipes a download into a shell"
-        if name in _DOWNLOADERS:
-            downloaded = True
-        why = _simple_danger(name, args, cwd, depth)
-        if why:
-            return why
-    return None
-
-
-def _split_redirects(seg: list[str]) -> tuple[list[str], list[str]]:
-    words: list[str] = []
-    targets: list[str] = []
-    i = 0
-    while i < len(seg):
-        tok = seg[i]
-        if _REDIRECT.match(tok):
-            if words and words[-1].isdigit():
-                words.pop()  # the fd number of "2>"
-            if i + 1 < len(seg) and ">" in tok and not tok.startswith("<"):
-                targets.append(seg[i + 1])
-            i += 2
-            continue
-        words.append(tok)
-        i += 1
-    return words, targets
-
-
-def _target_danger(target: str, cwd: str) -> str | None:
-    t = os.path.expanduser(target)
-    if not os.path.isabs(t) or t.startswith(_SAFE_TARGETS):
-        return None
-    import tempfile
-    norm = os.path.normpath(t)
-    for tmp in {"/tmp", os.path.realpath(tempfile.gettempdir())}:
-        if is_within(os.path.realpath(norm), tmp):
-            return None
-    if not is_within(os.path.realpath(norm), os.path.realpath(cwd)):
-        return "writes outside the working directory"
-    return None
-
-
-def _simple_danger(name: str, args: list[str], cwd: str | None, depth: int) -> str | None:
+def _simple_danger(name: str, args: list[str]) -> str | None:
     if not name:
         return None
     if name == "rm" and (_has_flag(args, "r", ("--recursive",)) or _has_flag(args, "R", ())):
@@ -243,16 +154,13 @@ def _simple_danger(name: str, args: list[str], cwd: str | None, depth: int) -> s
     if name == "find":
         if "-delete" in args:
             return "deletes files (find -delete)"
-        for i, a in enumerate(args):
-            if a in ("-exec", "-execdir", "-ok", "-okdir"):
-                rest = args[i + 1:]
-                end = next((j for j, x in enumerate(rest) if x in (";", "+")), len(rest))
-                sub, subargs, root = _unwrap(rest[:end])
-                if root:
-                    return f"runs as root ({root})"
-                why = _simple_danger(sub, subargs, cwd, depth)
-                if why:
-                    return why
+        for sub in exec_parts(args):
+            sname, sargs, root, _ = unwrap(sub)
+            if root:
+                return f"runs as root ({root})"
+            why = _simple_danger(sname, sargs)
+            if why:
+                return why
     if name == "git":
         return _git_danger(args)
     if name in ("chmod", "chown", "chgrp") and _has_flag(args, "R", ("--recursive",)):
@@ -261,23 +169,16 @@ def _simple_danger(name: str, args: list[str], cwd: str | None, depth: int) -> s
         return "dd (raw copy to a file or device)"
     if name.startswith("mkfs"):
         return "formats a filesystem (mkfs)"
-    if name in _SHELLS or name == "eval":
-        script = None
-        if name == "eval":
-            script = " ".join(args)
-        else:
-            for i, a in enumerate(args):
-                if a == "-c" or (a.startswith("-") and not a.startswith("--") and "c" in a[1:]):
-                    script = args[i + 1] if i + 1 < len(args) else None
-                    break
-        if script:
-            return command_danger(script, cwd, depth + 1)
     return None
 
 
 def _git_danger(args: list[str]) -> str | None:
     i = 0
     while i < len(args) and args[i].startswith("-"):  # git's own options
+        if args[i] == "-c" and i + 1 < len(args) and _GIT_RUNS.match(args[i + 1]):
+            return f"git -c {args[i + 1].split('=', 1)[0]}=... runs a program"
+        if args[i].startswith("--config-env"):
+            return "git --config-env sets a setting from the environment"
         i += 2 if args[i] in ("-C", "-c", "--git-dir", "--work-tree", "--namespace") else 1
     if i >= len(args):
         return None
@@ -295,28 +196,3 @@ def _git_danger(args: list[str]) -> str | None:
     if sub == "reset" and "--hard" in rest:
         return "discards uncommitted changes (git reset --hard)"
     return None
-
-
-# -- simple commands, for rule matching --------------------------------------------------
-
-def simple_commands(command: str) -> tuple[list[str], bool] | None:
-    """The simple commands of a command line as normalised text (words joined by one
-    space), and whether it has command substitutions (``$(...)``, backticks, ``<(...)``);
-    None when it cannot be tokenised."""
-    try:
-        tokens = _tokens(command)
-    except ValueError:
-        return None
-    subst = bool(_SUBST.search(command))
-    out: list[str] = []
-    for pipeline in _pipelines(tokens):
-        for seg in pipeline:
-            words = [w for w in seg if w not in ("$", "")]
-            if words:
-                out.append(" ".join(words))
-            for w in seg:
-                if "$(" in w or "`" in w:
-                    inner = simple_commands(w)
-                    if inner:
-                        out.extend(inner[0])
-    return out, subst

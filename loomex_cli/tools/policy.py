@@ -4,12 +4,15 @@
     run(agent, prompt, approver=policy, context={"cwd": cwd})
 
 In order: read-only tools run, unless they read a protected place (see :mod:`.paths`). A
-``deny`` rule refuses. A protected place (writing ``.git``, shell start-up files or loomex's
-config; reading or writing credential stores or loomex's config) asks a person whatever the
-rules and ``yes`` say, and is refused when nobody can be asked. A dangerous call (see
-:mod:`.danger`) asks; without a way to ask it is refused, unless ``yes`` is set and an explicit
-``allow`` rule matches it. An ``allow`` rule allows. An earlier "yes for this session" allows.
-``yes`` allows. Otherwise the person is asked, and when nobody can be asked the call is
+``deny`` rule refuses. ``allow_all`` (``--dangerously-allow-all``) allows the rest. A
+protected place (writing ``.git``, shell start-up files or loomex's config; reading or writing
+credential stores or loomex's config) asks a person whatever the rules and ``yes`` say, and is
+refused when nobody can be asked. A dangerous call (see :mod:`.danger`) asks; without a way to
+ask it is refused, unless ``yes`` is set and an explicit ``allow`` rule matches it. An
+``allow`` rule allows. An earlier "yes for this session" allows. A command loomex cannot read
+(not *plain*, see :mod:`.bash_grammar`: expansions, substitutions, redirections to files,
+control flow, ...) asks, and is refused when nobody can be asked, even with ``yes``. ``yes``
+allows the rest. Otherwise the person is asked, and when nobody can be asked the call is
 refused (fail closed).
 
 Rules come from ``config.toml``::
@@ -20,11 +23,13 @@ Rules come from ``config.toml``::
     [tools.write_file]
     allow = ["./**"]
 
-They are globs on the command (bash: every simple command of a line like ``a && b`` must be
-allowed, and one denied one denies the line; a line with ``$(...)`` or backticks is never
-allowed by a rule alone) or on the path (``write_file``, ``edit_file``: relative patterns match
-the path relative to the working directory, ``./src/x.py`` and ``src/x.py`` alike; ``*`` stays
-within a directory, ``**`` crosses them; absolute and ``~/`` patterns match the absolute path).
+They are globs on the command (bash: the words of each simple command as bash will pass
+them, joined by one space, a word with spaces or special characters in single quotes; every
+simple command of a line like ``a && b`` must be allowed, and only a plain line can be; one
+denied simple command anywhere, even inside ``$(...)`` or ``bash -c '...'``, denies the
+line) or on the path (``write_file``, ``edit_file``: relative patterns match the path
+relative to the working directory, ``./src/x.py`` and ``src/x.py`` alike; ``*`` stays within a
+directory, ``**`` crosses them; absolute and ``~/`` patterns match the absolute path).
 Paths are judged resolved (symlinks followed, ``..`` taken): a relative rule covers only what
 really lies inside the working directory.
 """
@@ -37,7 +42,7 @@ from typing import Any, Callable, Literal
 
 from ..engine.agent import Approval
 from ._common import call_person, interaction_lock, work_dir
-from .danger import command_danger, simple_commands
+from .danger import analysis_danger
 from .paths import inside, path_danger, protected_place, real_root, resolve_path
 from .ignore import compile_path_glob
 
@@ -60,6 +65,8 @@ class ApprovalRequest:
     display: str = ""
     #: what the tool says of itself, unverified (an MCP server's readOnlyHint/destructiveHint)
     hints: str = ""
+    #: a command loomex cannot read (not plain): why, e.g. "a command substitution"
+    unreadable: str | None = None
 
     @property
     def can_remember(self) -> bool:
@@ -108,8 +115,7 @@ class _Subject:
     kind: str
     value: str
     rel: str | None = None          # path kind: relative to the root, when inside it
-    parts: list[str] | None = None  # command kind: its simple commands
-    subst: bool = False             # command kind: has $(...) or backticks
+    analysis: Any = None            # command kind: what bash will run (bash_grammar)
 
 
 class Policy:
@@ -117,10 +123,12 @@ class Policy:
 
     def __init__(self, rules: dict[str, Any] | None = None, *,
                  ask: Callable[[ApprovalRequest], Any] | None = None, yes: bool = False,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, allow_all: bool = False) -> None:
         self.rules = normalize_rules(rules)
         self.ask = ask
         self.yes = yes
+        #: --dangerously-allow-all: every call runs (deny rules still refuse)
+        self.allow_all = allow_all
         self.cwd = os.path.abspath(os.path.expanduser(cwd)) if cwd else None
         #: (tool name, exact subject or glob, is a glob) allowed for the rest of the session
         self.session: list[tuple[str, str, bool]] = []
@@ -155,7 +163,7 @@ class Policy:
         except Exception as e:  # noqa: BLE001 - a subject that cannot be worked out refuses
             return Approval(False, f"cannot tell what this call touches ({e})", "policy"), None
         if subj.kind == "command":
-            danger = command_danger(subj.value, root)
+            danger = analysis_danger(subj.analysis, root, subj.value)
         elif subj.kind == "path" and risk == "read":
             judge = getattr(tool, "read_danger", None)
             danger = judge(subj.value) if judge else protected_place(subj.value, write=False)
@@ -170,10 +178,14 @@ class Policy:
         if denied is not None:
             return Approval(False, f"refused by the rule deny = [\"{denied}\"] under "
                                    f"[tools.{name}] in config.toml", "rule"), subj
+        if self.allow_all:
+            return Approval(True, "allowed by --dangerously-allow-all", "allow-all"), subj
         allowed = _allow_match(rules.get("allow", ()), subj)
+        unreadable = subj.analysis.why if subj.analysis is not None else None
         request = ApprovalRequest(name, subj.value, dict(args), danger, risk, subj.kind,
                                   subj.rel if subj.rel is not None else subj.value,
-                                  str(getattr(tool, "approval_hints", "") or ""))
+                                  hints=str(getattr(tool, "approval_hints", "") or ""),
+                                  unreadable=unreadable)
         if danger and getattr(danger, "always_ask", False):
             # a protected place: neither --yes nor an allow rule covers it
             if self.ask is not None:
@@ -187,6 +199,11 @@ class Policy:
                                       f"{allowed!r} under [tools.{name}]", "yes+rule"), subj
             if self.ask is not None:
                 return request, subj
+            if unreadable is not None:
+                return Approval(False, f"{danger}, in a command loomex cannot read "
+                                       f"({unreadable}): this needs a person's approval and none "
+                                       "can be asked (not on a terminal). Neither --yes nor an "
+                                       "allow rule approves it", "policy"), subj
             return Approval(False, f"{danger}: this needs a person's approval and none can be "
                                    "asked (not on a terminal). --yes alone does not allow it; "
                                    f"--yes with an allow rule under [tools.{name}] in "
@@ -196,6 +213,14 @@ class Policy:
                             "rule"), subj
         if self._remembered(name, subj):
             return Approval(True, "approved earlier for this session", "session"), subj
+        if unreadable is not None:
+            if self.ask is not None:
+                return request, subj
+            return Approval(False, f"loomex cannot read this command ({unreadable}), so it "
+                                   "needs a person's approval and none can be asked (not on a "
+                                   "terminal). Neither --yes nor an allow rule approves it: "
+                                   "write it as plain commands (see `loomex tools check`)",
+                            "policy"), subj
         if self.yes:
             return Approval(True, "allowed by --yes", "yes-flag"), subj
         if self.ask is not None:
@@ -247,10 +272,9 @@ class Policy:
         kind = getattr(tool, "subject_kind", None)
         if kind == "command" or (kind is None and getattr(tool, "name", "") == "bash"
                                  and "command" in args):
+            from .bash_grammar import analyse
             cmd = str(args.get("command", ""))
-            parsed = simple_commands(cmd)
-            parts, subst = parsed if parsed else (None, True)
-            return _Subject("command", cmd, parts=parts, subst=subst)
+            return _Subject("command", cmd, analysis=analyse(cmd))
         if kind == "path":
             # the real place (symlinks followed, ``..`` taken): rules and dangers judge that
             where = getattr(tool, "target_path", None)
@@ -292,32 +316,53 @@ def _matches(pattern: str, subj: _Subject, deny: bool) -> bool:
 
 def _deny_match(patterns: Any, subj: _Subject) -> str | None:
     """The first pattern that refuses the call: for a command, one matching the whole line
-    or any one of its simple commands."""
+    or any simple command anywhere in it (also as the command its wrappers run)."""
     from fnmatch import fnmatchcase
     if subj.kind != "command":
         return next((p for p in patterns if _path_or_args_match(p, subj)), None)
-    line = _norm_cmd(subj.value)
+    forms = {_norm_cmd(subj.value)} | set(command_forms(subj.analysis))
     for pat in patterns:
         norm = _norm_cmd(pat)
-        if fnmatchcase(line, norm) or any(fnmatchcase(part, norm) for part in subj.parts or ()):
+        if any(fnmatchcase(f, norm) for f in forms):
             return pat
     return None
 
 
+def command_forms(analysis: Any) -> list[str]:
+    """Each simple command as rules see it, as its bare words, and as the command that its
+    wrappers (sudo, env, xargs ...) run."""
+    from .bash_wrappers import exec_parts, real_command
+    out: list[str] = []
+    for c in analysis.commands:
+        out.append(c.line)
+        bare = [w if w is not None else s for w, s in zip(c.words, c.shown)]
+        out.append(" ".join(bare))
+        name, rest, _root = real_command(bare)
+        if name and name != bare[0]:
+            out.append(" ".join([name, *rest]))
+        if name == "find":  # find -exec CMD ... ;
+            for sub in exec_parts(rest):
+                sname, sargs, _r = real_command(sub)
+                out.append(" ".join([sname, *sargs]))
+    # a deny rule "rm *" also refuses a bare "rm" (xargs adds the arguments when it runs)
+    return out + [f + " " for f in out]
+
+
 def _allow_match(patterns: Any, subj: _Subject) -> str | None:
-    """The pattern(s) that allow the call: for a command, every simple command of the line
-    must match one (and a line with command substitutions is never allowed by a pattern)."""
+    """The pattern(s) that allow the call: for a command, every simple command of a plain
+    line must match one (a line that is not plain is never allowed by a pattern)."""
     from fnmatch import fnmatchcase
     if subj.kind != "command":
         return next((p for p in patterns if _path_or_args_match(p, subj)), None)
-    if subj.parts is None or subj.subst or not subj.parts:
+    a = subj.analysis
+    parts = [c.line for c in a.commands if c.depth == 0] if a is not None and a.plain else []
+    if not parts:
         return None
     pats = [(p, _norm_cmd(p)) for p in patterns]
-    line = _norm_cmd(subj.value)
     used: list[str] = []
-    for part in subj.parts:
+    for part in parts:
         for pat, norm in pats:
-            if fnmatchcase(part, norm) or (len(subj.parts) == 1 and fnmatchcase(line, norm)):
+            if fnmatchcase(part, norm):
                 if pat not in used:
                     used.append(pat)
                 break
