@@ -516,3 +516,51 @@ def test_the_repl_asks_before_read_file_sends_a_key(replay, tmp_path, tmux):
     finally:
         t.close()
     assert KEY not in _sent(replay, name)
+
+
+def test_bash_reading_keys_or_credentials_always_asks(home):
+    """bash reads with the user's rights: a word naming a protected place (or a directory
+    holding one, or what a glob matches there) always asks, as read_file does."""
+    from loomex_cli.tools.danger import command_danger
+    work = home / "proj"
+    (work / "link").symlink_to(home / ".config" / "loomex" / "keys.toml")
+    for cmd in ["cat ~/.ssh/id_ed25519", f"cat {home}/.config/loomex/keys.toml", "cat link",
+                "cat < ~/.aws/credentials", "grep -r sk- ~", f"tar czf x.tgz {home}",
+                "cat ~/.ss*/id*", "dd if=~/.aws/credentials of=/dev/stdout",
+                "sudo cat ~/.ssh/id_ed25519", "ls ~/.ssh"]:
+        why = command_danger(cmd, str(work))
+        assert why and getattr(why, "always_ask", False), (cmd, why)
+    for cmd in ["ls -la", "cat notes.txt", "grep -r TODO .", "cat ../notes.txt", "git status"]:
+        why = command_danger(cmd, str(work))
+        assert not getattr(why, "always_ask", False), (cmd, why)
+
+
+def test_cli_bash_under_yes_cannot_cat_the_keys(replay, tmp_path):
+    env = CliEnv(tmp_path / "cli", None)
+    (env.config / "keys.toml").write_text(f'openai = "{KEY}"\n')
+    home = tmp_path / "h"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text(SSH + "\n")
+    work = tmp_path / "w"
+    work.mkdir()
+    name, url = replay.new_script([
+        Reply.tool_calls([
+            ("c1", "bash", {"command": f"cat {env.config}/keys.toml"}),
+            ("c2", "bash", {"command": "cat ~/.ssh/id_ed25519"}),
+            ("c3", "bash", {"command": "grep -r SSH ~"}),
+            ("c4", "bash", {"command": "echo fine"}),
+        ]),
+        Reply.text("Done."),
+    ], prefix="paths-bash")
+    env = CliEnv(tmp_path / "cli", url, extra_config='\n[tools.bash]\nallow = ["*"]\n')
+    p = subprocess.run([loomex_bin(), "-y", "-t", "bash", "look around"], cwd=work,
+                       env=env.env(HOME=str(home)), capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, start_new_session=True)
+    assert p.returncode == 0 and p.stdout == "Done.\n", p.stderr
+    sent = _sent(replay, name)
+    assert KEY not in sent and "SSH-SECRET" not in sent
+    results = {m["tool_call_id"]: m["content"] for m in replay.requests(name)[1].body["messages"]
+               if m["role"] == "tool"}
+    for cid in ("c1", "c2", "c3"):
+        assert results[cid].startswith("Error: denied:"), (cid, results[cid])
+    assert "fine" in results["c4"]

@@ -43,7 +43,6 @@ class Setup:
         self.system = opts.system if opts.system is not None else \
             self.config.get("system_prompt", DEFAULT_SYSTEM)
         if getattr(opts, "allow_all", False):
-            from .exits import say
             say("warning: --dangerously-allow-all: every tool call runs without asking, "
                 "dangerous ones too")
 

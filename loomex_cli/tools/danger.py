@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from ._common import is_within
 from .bash_words import SAFE_TARGETS
-from .paths import path_danger  # where writing a path is dangerous (protected places too)
+from .paths import (PlaceDanger, inside, path_danger, places, protected_place,  # noqa: F401
+                    resolve_path)
 from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +57,11 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
     """Why the analysed command line is dangerous, or None."""
     if a.too_deep:
         return "shell code nested too deeply to check"
+    if cwd is not None:  # a protected place outranks every other reason: it always asks
+        for c in a.commands:
+            why = _reads_protected(c, cwd)
+            if why:
+                return why
     downloaded: set[int] = set()
     for c in a.commands:
         known = [w if w is not None else "\0" for w in c.words]
@@ -88,6 +94,10 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
                 else:
                     bases.append(os.path.join(cwd, os.path.expanduser(dest)))
         for op, target in a.redirects:
+            if op == "<" and target is not None:
+                why = _path_read_danger(target, cwd)
+                if why:
+                    return why
             for base in bases:
                 why = _target_danger(op, target, cwd, base)
                 if why:
@@ -115,6 +125,44 @@ def _target_danger(op: str, target: str | None, cwd: str, base: str) -> str | No
         return "writes to a file after a cd to a directory named only when it runs"
     path = os.path.normpath(os.path.join(base, target))
     return path_danger(path, cwd)
+
+
+def _reads_protected(c: object, cwd: str) -> PlaceDanger | None:
+    """A word (or a ``--opt=VALUE``/``if=VALUE`` value, or what a glob matches) naming a
+    protected place (keys.toml, ~/.ssh, ...) or a directory that holds one: bash reads with
+    the user's rights, so ``cat ~/.ssh/id_rsa`` always asks, as ``read_file`` does."""
+    import glob
+    import itertools
+    for w in getattr(c, "words", ())[1:]:
+        if w is None or "\0" in w:
+            continue
+        why = _path_read_danger(w, cwd) or (
+            "=" in w and _path_read_danger(w.split("=", 1)[1], cwd))
+        if why:
+            return why
+    for pattern in filter(None, getattr(c, "globs", ())):
+        for match in itertools.islice(glob.iglob(os.path.expanduser(pattern), root_dir=cwd),
+                                      _GLOB_LIMIT):
+            why = _path_read_danger(match, cwd)
+            if why:
+                return why
+    return None
+
+
+def _path_read_danger(word: str, cwd: str) -> PlaceDanger | None:
+    if not word or word.startswith("-") or len(word) > 4096:
+        return None
+    try:
+        real = resolve_path(word, cwd)
+    except (OSError, ValueError):
+        return None
+    why = protected_place(real, write=False)
+    if why or not (word[0] in "/~." or "/" in word):
+        return why
+    for place, what, read in places():  # an explicit path to a directory holding one
+        if read and place != real and inside(place, real):
+            return PlaceDanger(f"reads a directory that holds {what}")
+    return None
 
 
 def _glob_danger(pattern: str, cwd: str) -> str | None:
