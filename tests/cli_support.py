@@ -94,6 +94,18 @@ class Term:
         return subprocess.run([self.tmux, *self.sock, "capture-pane", "-p", "-t", self.name, "-S", "-200"],
                               capture_output=True, text=True).stdout
 
+    def wait_prompt(self, timeout: float = 15) -> str:
+        """Until the REPL sits at an empty prompt (the last line on screen is "›"): keys sent
+        between two prompts may be read by nobody."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            lines = [ln for ln in s.splitlines() if ln.strip()]
+            if lines and lines[-1].strip() == "›":
+                return s
+            time.sleep(0.1)
+        raise AssertionError(f"no empty prompt; screen:\n{self.screen()}")
+
     def wait_for(self, text: str, timeout: float = 15, after: int = 0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -105,6 +105,7 @@ def test_multiline_and_slash_commands(term, replay, tmp_path):
     t.wait_for("a new conversation")
     t.type("partial words")
     t.keys("C-c")  # clears the line, stays in the REPL
+    t.wait_prompt()
     t.keys("C-d")
     t.wait_for("EXITED=0")
 
@@ -211,7 +212,7 @@ def test_model_completion_file_paste_search_and_editor(term, replay, tmp_path):
         t.keys("Enter")
         wait_requests(replay, name, sent + 4)
         assert user_texts(replay, name)[-1] == "start edited in the editor"
-        t.wait_for("› start edited in the editor\nok\n›")  # the prompt is back
+        t.wait_prompt()
         t.keys("C-d")
         t.wait_for("EXITED=0")
     finally:
