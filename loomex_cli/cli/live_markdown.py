@@ -14,7 +14,7 @@ its own tokens, once nothing that can still arrive can change it:
   unit has started;
 - a unit that uses a reference link whose definition (``[ref]: url``) has not arrived yet is
   held back, since the definition may come later: ``[text][ref]`` until the end, a shortcut
-  ``[ref]`` only while what is held fits on the screen.
+  ``[ref]`` (often just brackets) until what waits behind it is three screens tall.
 
 A unit taller than the screen commits its finished lines early (all but its last rendered
 line: the wrapped lines of a paragraph, the highlighted lines of a long code block); a table or
@@ -41,6 +41,9 @@ STABLE = {"paragraph_open", "heading_open", "fence", "code_block", "blockquote_o
 #: blocks that are final as soon as they are complete, and those final after a blank line
 FINAL_AT_ONCE = {"heading_open", "hr"}
 FINAL_AFTER_BLANK = {"paragraph_open", "table_open", "blockquote_open"}
+#: a unit with an undefined shortcut reference (``[x]``: often not meant as a link) waits for
+#: its definition until the text after it is this many screens tall
+HELD_SCREENS = 3
 
 
 def make_parser() -> Any:
@@ -226,6 +229,7 @@ class MarkdownStream:
         self.nl = False         # Rich's new_line after what was printed (a blank line next)
         self.cont = False       # the next unit is the next item of a list already begun
         self.committed = 0      # lines printed in all
+        self.unresolved = 0     # times a unit with an undefined [ref] had to be printed
 
     # -- input ----------------------------------------------------------------------------
     def feed(self, chunk: str) -> None:
@@ -282,8 +286,10 @@ class MarkdownStream:
             tail = preview[self.shown:]
             if len(tail) <= height:
                 return out, tail
-            if not force_soft and units and units[0].held and not units[0].hard and len(units) > 1:
-                force_soft = True  # what is held back no longer fits: print it as it is
+            if not force_soft and units and units[0].held and not units[0].hard \
+                    and len(units) > 1 and len(tail) > HELD_SCREENS * height:
+                force_soft = True  # held back too long: print it as it is
+                self.unresolved += 1
                 continue
             head = units[0] if units else None
             if head is not None and len(units) == 1 and self._stable(head):

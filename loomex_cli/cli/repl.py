@@ -58,7 +58,8 @@ class Repl:
         self.opts = opts
         self.usage: dict[str, Any] = {}
         self.turns = 0
-        self.out = RichOutput(show_reasoning=not opts.no_reasoning) if stdout_is_tty() \
+        self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
+            if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
         from .ask import make_askers, tty_available
         ask_approval, self.ask_human = make_askers(self.out.suspended) if tty_available() \
