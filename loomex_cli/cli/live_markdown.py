@@ -27,6 +27,7 @@ Console); :class:`LiveArea` owns the few lines at the bottom of the terminal.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -230,6 +231,7 @@ class MarkdownStream:
         self.cont = False       # the next unit is the next item of a list already begun
         self.committed = 0      # lines printed in all
         self.unresolved = 0     # times a unit with an undefined [ref] had to be printed
+        self.code_done = 0      # code lines of that unit (a code block) already printed
 
     # -- input ----------------------------------------------------------------------------
     def feed(self, chunk: str) -> None:
@@ -282,8 +284,12 @@ class MarkdownStream:
                 src = self.text[self.base:cut]
                 lines = src.split("\n")
                 units = self._parse(src, self.refs) if src else []  # re-based line numbers
-            preview = self._preview(width)
-            tail = preview[self.shown:]
+            tail, hidden = self._tail(width, height)
+            if hidden > max(height, self.code_done):
+                # a long code block: print its finished lines now and then (each time as many
+                # as were printed before, so that rendering it stays linear)
+                out += self._early(units, width)
+                tail, hidden = self._tail(width, height)
             if len(tail) <= height:
                 return out, tail
             if not force_soft and units and units[0].held and not units[0].hard \
@@ -292,15 +298,24 @@ class MarkdownStream:
                 self.unresolved += 1
                 continue
             head = units[0] if units else None
-            if head is not None and len(units) == 1 and self._stable(head):
-                full = self._render(units, width)
-                early = full[self.shown:len(full) - 1]
+            if head is not None and len(units) == 1 and self._stable(head) and not hidden:
+                early = self._early(units, width)
                 if early:
                     out += early
-                    self.shown += len(early)
-                    self.committed += len(early)
-                    tail = preview[self.shown:]
+                    tail, hidden = self._tail(width, height)
             return out, tail[-height:] if height > 0 else []
+
+    def _early(self, units: list[Unit], width: int) -> list[Lines]:
+        """The finished lines of the one unit not printed yet: all its lines but the last."""
+        if len(units) != 1:
+            return []
+        full = self._render(units, width)
+        early = full[self.shown:len(full) - 1]
+        self.shown += len(early)
+        self.committed += len(early)
+        if units[0].kind == "fence":
+            self.code_done = len(units[0].tokens[0].content.rstrip().split("\n"))
+        return early
 
     def close(self, width: int) -> list[Lines]:
         """Everything not printed yet (the answer is complete)."""
@@ -313,7 +328,7 @@ class MarkdownStream:
         self.committed += len(lines)
         if units:
             self.nl = new_line_state(self.md, self._tokens(units), self.nl)
-        self.base, self.shown, self.cont = len(self.text), 0, False
+        self.base, self.shown, self.cont, self.code_done = len(self.text), 0, False, 0
         return lines
 
     def _stable(self, unit: Unit) -> bool:
@@ -347,7 +362,7 @@ class MarkdownStream:
                 width: int) -> list[Lines]:
         rendered = self._render(units, width)[self.shown:]
         self.committed += len(rendered)
-        self.shown = 0
+        self.shown = self.code_done = 0
         last = units[-1]
         if after is not None:
             next_line = after.line
@@ -359,15 +374,25 @@ class MarkdownStream:
         self.cont = after is not None and last.item and not last.last_item and after.item
         return rendered
 
-    def _preview(self, width: int) -> list[Lines]:
-        """The units not printed yet and the line being written (from the first unit's first
-        line: the caller skips the ``shown`` ones)."""
+    def _tail(self, width: int, height: int) -> tuple[list[Lines], int]:
+        """(the lines not printed yet, with the line being written; code lines left out).
+        Of a code block longer than the screen only the last lines are rendered (alone: the
+        highlighting may differ a little until the lines are printed for good)."""
         src = self.text[self.base:]
         if not src.strip():
-            return []
-        refs = _Refs(self.refs)
-        units = self._parse(src, refs)
-        return self._render(units, width)
+            return [], 0
+        units = self._parse(src, _Refs(self.refs))
+        keep = max(1, height - 2)
+        if len(units) == 1 and units[0].kind == "fence":
+            tok = units[0].tokens[0]
+            code = tok.content.split("\n")
+            if len(code) - self.code_done > keep or self.code_done:
+                rest = code[self.code_done:]
+                short = copy.copy(tok)
+                short.content = "\n".join(rest[-keep:])
+                lines = self._render([Unit([short], "fence", 0, 0, False, False)], width)
+                return lines[(1 if self.nl else 0) + 1:], max(0, len(rest) - keep)
+        return self._render(units, width)[self.shown:], 0
 
 
 def cell_len(line: Lines) -> int:
