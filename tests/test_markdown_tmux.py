@@ -121,3 +121,11 @@ def test_ctrl_c_keeps_the_partial_answer_once_and_counts_the_step(term, replay, 
     # the partial answer is a prefix of the whole one: every sentence once, in order
     numbers = [int(n) for n in re.findall(r"Sentence number (\d+) ", body)]
     assert len(numbers) > 5 and numbers == (list(range(30)) * 40)[:len(numbers)]
+
+
+def test_raw_prints_the_text_as_it_arrives(term, replay, tmp_path):
+    text = "# Title\n\nSome **bold** words and a [link][l].\n\n[l]: https://example.com\n"
+    _, url = replay.new_script([Reply.text(*chunks(text, 5))], prefix="md-raw")
+    t = term(CliEnv(tmp_path, url), "--raw", "explain", width=80, height=24)
+    got = answer_lines(t)
+    assert got == text.rstrip("\n").split("\n")

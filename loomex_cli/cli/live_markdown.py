@@ -531,9 +531,7 @@ class LiveStream:
             self._next = self.clock() + max(self.interval, 4 * cost)
 
     def _size(self) -> tuple[int, int]:
-        width, height = terminal_size(self.console)
-        self.console.size = (width, height)
-        return width, height
+        return terminal_size(self.console)
 
     def refresh(self) -> None:
         width, height = self._size()
