@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loomex_cli.cli.live_markdown import LiveStream, MarkdownStream  # noqa: E402
+from loomex_cli.cli.live_markdown import MarkdownStream  # noqa: E402
+from loomex_cli.cli.live_region import LiveStream  # noqa: E402
 
 WIDTH, HEIGHT = 100, 40
 

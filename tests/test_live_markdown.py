@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loomex_cli.cli.live_markdown import LinesRenderable, MarkdownStream, TextStream
+from loomex_cli.cli.live_markdown import LinesRenderable, MarkdownStream
+from loomex_cli.cli.live_region import TextStream
 
 CORPUS = Path(__file__).parent / "data" / "markdown"
 SMALL = sorted(p.name for p in CORPUS.glob("*.md") if p.stat().st_size < 5000)

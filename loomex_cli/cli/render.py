@@ -148,8 +148,8 @@ class PlainOutput:
 
 class RichOutput:
     """Markdown on a terminal: finished blocks printed once, the unfinished tail redrawn in a
-    live region no taller than the screen (:mod:`.live_markdown`), tool calls as one compact
-    line, results as a dim clipped block, reasoning dim."""
+    live region no taller than the screen (:mod:`.live_markdown`, :mod:`.live_region`), tool
+    calls as one compact line, results as a dim clipped block, reasoning dim."""
 
     def __init__(self, show_reasoning: bool = True, code_theme: str = "monokai") -> None:
         from rich.console import Console
@@ -162,7 +162,8 @@ class RichOutput:
     def _stream(self, kind: str) -> Any:
         if self.live is None or self._kind != kind:
             self._settle()
-            from .live_markdown import LiveStream, MarkdownStream, TextStream
+            from .live_markdown import MarkdownStream
+            from .live_region import LiveStream, TextStream
             stream = MarkdownStream(self.console, self.code_theme) if kind == "answer" \
                 else TextStream(self.console, "dim italic")
             self.live, self._kind = LiveStream(self.console, stream), kind
