@@ -220,7 +220,8 @@ class MarkdownStream:
         self.parser = make_parser()
         self.parser.core.ruler.at("inline", _inline_rule)
         self.refs = _Refs()
-        self.text = ""          # the answer so far, line ends normalised
+        self.text = ""          # the answer from ``base`` on, line ends normalised
+        self._chunks: list[str] = []  # ... and what came since (joined when needed)
         self._cr = False        # a "\r" at the end of the last chunk (maybe half of "\r\n")
         self.base = 0           # where the first unit not printed yet starts in ``text``
         self.shown = 0          # lines of that unit's rendering already printed
@@ -237,7 +238,13 @@ class MarkdownStream:
         self._cr = chunk.endswith("\r")
         if self._cr:
             chunk = chunk[:-1]
-        self.text += chunk.replace("\r\n", "\n").replace("\r", "\n")
+        self._chunks.append(chunk.replace("\r\n", "\n").replace("\r", "\n"))
+
+    def _gather(self) -> None:
+        """The chunks joined to the text; what was printed for good dropped from it."""
+        self.text = self.text[self.base:] + "".join(self._chunks)
+        self._chunks.clear()
+        self.base = 0
 
     def _parse(self, src: str, refs: _Refs) -> list[Unit]:
         refs.misses = []
@@ -267,6 +274,7 @@ class MarkdownStream:
     def take(self, width: int, height: int) -> tuple[list[Lines], list[Lines]]:
         """(lines to print for good, lines of the live tail), at this width; the tail is at
         most ``height`` lines."""
+        self._gather()
         cut = self.text.rfind("\n") + 1
         out: list[Lines] = []
         src = self.text[self.base:cut]
@@ -318,8 +326,9 @@ class MarkdownStream:
         """Everything not printed yet (the answer is complete)."""
         if self._cr:
             self._cr = False
-            self.text += "\n"
-        src = self.text[self.base:]
+            self._chunks.append("\n")
+        self._gather()
+        src = self.text
         units = self._parse(src, self.refs) if src.strip() else []
         lines = self._render(units, width)[self.shown:]
         self.committed += len(lines)

@@ -3,8 +3,8 @@
 :class:`LiveArea` prints lines for good above a few live lines that it erases and redraws
 as a whole. :class:`LiveStream` drives it from a stream (:class:`.live_markdown.MarkdownStream`
 for the answer, :class:`TextStream` for the reasoning): it reads the terminal size at every
-redraw (so a resized window is redrawn at its new width) and redraws at most every 80 ms, or
-less often when a redraw itself takes long.
+redraw and redraws at once when the window is resized (SIGWINCH), at most every 80 ms as text
+comes, or less often when a redraw itself takes long.
 """
 
 from __future__ import annotations
@@ -143,9 +143,13 @@ class LiveStream:
         self.interval = interval
         self.clock = clock
         self._next = 0.0
+        self._watching = False
 
     def feed(self, text: str) -> None:
         self.stream.feed(text)
+        if not self._watching:
+            self._watching = True
+            _on_resize(self.refresh)
         now = self.clock()
         if now >= self._next:
             self.refresh()
@@ -162,5 +166,27 @@ class LiveStream:
 
     def close(self) -> None:
         """Prints the rest for good and takes the live region down."""
+        if self._watching:
+            self._watching = False
+            _on_resize(None)
         width, _ = self._size()
         self.area.update(self.stream.close(width), [], width)
+
+
+def _on_resize(callback: Any) -> None:
+    """While the live region is up, a resized window (SIGWINCH) is redrawn at once rather
+    than when more text comes (``None``: no longer). Only where the running event loop can
+    watch signals; elsewhere the size is still read at every redraw."""
+    import asyncio
+    import signal
+    sig = getattr(signal, "SIGWINCH", None)
+    try:
+        loop = asyncio.get_running_loop()
+        if sig is None:
+            return
+        if callback is None:
+            loop.remove_signal_handler(sig)
+        else:
+            loop.add_signal_handler(sig, callback)
+    except (RuntimeError, NotImplementedError, ValueError):
+        pass
