@@ -15,7 +15,7 @@ from loomex_cli.cli.live_markdown import LinesRenderable, MarkdownStream
 from loomex_cli.cli.live_region import TextStream
 
 CORPUS = Path(__file__).parent / "data" / "markdown"
-SMALL = sorted(p.name for p in CORPUS.glob("*.md") if p.stat().st_size < 5000)
+SMALL = sorted(p.name for p in CORPUS.glob("*.md"))
 
 EXTRA = {
     "refs_after": "Read [the guide][g] first.\n\nThen [the FAQ][faq].\n\n- item [x][g]\n\n"

@@ -17,9 +17,12 @@ its own tokens, once nothing that can still arrive can change it:
   ``[ref]`` (often just brackets) until what waits behind it is three screens tall.
 
 A unit taller than the screen commits its finished lines early (all but its last rendered
-line: the wrapped lines of a paragraph, the highlighted lines of a long code block); a table or
-a short ordered list (whose column and number widths depend on rows still to come) is shown
-cropped to its last lines instead, and printed whole when done.
+line: the wrapped lines of a paragraph or an item); a table or a short ordered list (whose
+column and number widths depend on rows still to come) is shown cropped to its last lines
+instead, and printed whole when done. A long code block shows only its last lines live
+(rendered alone) and prints its finished lines in batches that double in size, so that the
+cost of streaming it stays linear (each batch is rendered from the start of the block, for
+the same highlighting as in the whole).
 
 :class:`MarkdownStream` does the cutting and rendering (no terminal: testable with any
 Console); :mod:`.live_region` puts it on the terminal.
