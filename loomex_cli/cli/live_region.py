@@ -55,7 +55,6 @@ class LiveArea:
     def __init__(self, console: Any) -> None:
         self.console = console
         self.drawn: list[int] = []   # the cell width of each live line on screen
-        self.width = 0               # the terminal width they were drawn at
 
     def rows(self, width: int) -> int:
         """Rows the live lines take now; a narrower terminal has rewrapped the longer ones."""
@@ -74,17 +73,14 @@ class LiveArea:
             if up:
                 # line by line: erasing the screen from its top corner would make some
                 # terminals (tmux) keep a copy of it in the scrollback
-                console.control(Control((ControlType.CARRIAGE_RETURN,), (ControlType.ERASE_IN_LINE, 2),
-                                        *((ControlType.CURSOR_UP, 1), (ControlType.ERASE_IN_LINE, 2)) * up))
+                erase = (ControlType.ERASE_IN_LINE, 2)
+                console.control(Control(ControlType.CARRIAGE_RETURN, erase,
+                                        *((ControlType.CURSOR_UP, 1), erase) * up))
             if final:
                 console.print(LinesRenderable(final), crop=False, soft_wrap=True)
             if live:
                 console.print(LinesRenderable(live), crop=False, soft_wrap=True)
         self.drawn = [cell_len(line) for line in live]
-        self.width = width
-
-    def clear(self, width: int) -> None:
-        self.update([], [], width)
 
 
 class TextStream:
