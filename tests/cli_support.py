@@ -67,14 +67,19 @@ class CliEnv:
 
 
 class Term:
-    def __init__(self, tmux: str, env: dict[str, str], cmd: list[str]) -> None:
+    """A command in a tmux pane of ``width`` x ``height`` (with a long scrollback)."""
+
+    def __init__(self, tmux: str, env: dict[str, str], cmd: list[str], width: int = 100,
+                 height: int = 40) -> None:
         self.tmux = tmux
         self.name = "lx-" + uuid.uuid4().hex[:8]
         self.sock = ["-L", self.name]
         envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
                         if k.startswith(("LOOMEX_", "REPLAY_")) or k in ("PATH", "HOME", "NO_COLOR", "EDITOR", "VISUAL"))
         line = f"env {envs} TERM=xterm-256color {' '.join(map(shlex.quote, cmd))}; echo EXITED=$?; sleep 30"
-        subprocess.run([tmux, *self.sock, "new-session", "-d", "-s", self.name, "-x", "100", "-y", "40",
+        subprocess.run([tmux, *self.sock, "-f", "/dev/null", "start-server", ";",
+                        "set-option", "-g", "history-limit", "50000", ";",
+                        "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
                         "bash", "--norc", "-c", line], check=True)
 
     def keys(self, *keys: str) -> None:
@@ -105,6 +110,19 @@ class Term:
                 return s
             time.sleep(0.1)
         raise AssertionError(f"no empty prompt; screen:\n{self.screen()}")
+
+    def scrollback(self) -> list[str]:
+        """Every line of the pane, the scrollback first (trailing blanks stripped)."""
+        out = subprocess.run([self.tmux, *self.sock, "capture-pane", "-p", "-t", self.name,
+                              "-S", "-", "-E", "-"], capture_output=True, text=True).stdout
+        lines = [ln.rstrip() for ln in out.split("\n")]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def resize(self, width: int, height: int) -> None:
+        subprocess.run([self.tmux, *self.sock, "resize-window", "-t", self.name, "-x", str(width),
+                        "-y", str(height)], check=True)
 
     def wait_for(self, text: str, timeout: float = 15, after: int = 0) -> str:
         deadline = time.monotonic() + timeout

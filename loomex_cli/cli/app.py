@@ -121,6 +121,8 @@ class RunOptions:
     no_save: bool = False
     #: --mcp-config FILE (repeatable): MCP servers in the mcpServers JSON
     mcp_config: list[str] | None = None
+    #: on a terminal, print the answer as it arrives (no Markdown rendering)
+    raw: bool = False
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -169,6 +171,7 @@ DEBUG = typer.Option(False, "--debug", help="Show tracebacks")
 MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that would take the run over this many USD (exit 7)")
 NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
 MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
+RAW = typer.Option(False, "--raw", help="Print the answer as it arrives, without Markdown rendering")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -182,13 +185,15 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
-        no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
+        no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
+        raw: bool = RAW) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       wait_stdin=wait_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
-                      max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config)
+                      max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
+                      raw=raw)
 
     def body() -> int:
         from .oneshot import run_once
@@ -206,11 +211,12 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
          max_cost: Optional[float] = MAX_COST,
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
-         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
+         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
+         raw: bool = RAW) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
-                      resume=resume, no_save=no_save, mcp_config=mcp_config)
+                      resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw)
 
     def body() -> int:
         from .repl import run_repl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ..engine.events import StepStart
 from ..engine.messages import Message
 from .exits import LIMIT, OK, USAGE, code_for, fail, say
 from .setup import Setup, stderr_is_tty, stdout_is_tty
@@ -66,14 +67,15 @@ def run_once(opts: Any) -> int:
     else:
         start = [Message.system(setup.system), user] if setup.system else [user]
     rec = recorder(setup.model, "run", opts, setup.config)
-    sink: Any = out
+    steps = _Steps()
+    sink: Any = [out, steps]
     if rec is not None:
         if before is not None:
             rec.resume(before.id)
             rec.add(user)
         else:
             rec.add(start)  # saved before anything is sent
-        sink = [out, rec]
+        sink = [out, steps, rec]
     result, error, signum = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
     if rec is not None:
         if result is not None:
@@ -84,6 +86,7 @@ def run_once(opts: Any) -> int:
         extra["conversation_id"] = rec.conv_id
     from . import pipes
     if result is not None:
+        result.steps = max(result.steps, steps.started)  # an interrupted step was done too
         out.finish(result, extra) if opts.json else out.finish(result)
     if pipes.broken():
         return pipes.BROKEN_PIPE  # the reader left: no message, no usage line (pipes.py)
@@ -116,6 +119,16 @@ def run_once(opts: Any) -> int:
     return OK
 
 
+class _Steps:
+    """Counts the steps begun (the result counts only the finished ones)."""
+
+    started = 0
+
+    def __call__(self, event: Any) -> None:
+        if type(event) is StepStart:
+            self.started = max(self.started, event.step)
+
+
 def say_dim(line: str) -> None:
     import sys
     sys.stderr.write(f"\x1b[2m{line}\x1b[0m\n" if stderr_is_tty() else f"{line}\n")
@@ -125,7 +138,7 @@ def _output(opts: Any) -> Any:
     from .render import JsonOutput, PlainOutput, RichOutput
     if opts.json:
         return JsonOutput()
-    if stdout_is_tty() and not opts.quiet:
+    if stdout_is_tty() and not opts.quiet and not opts.raw:
         return RichOutput(show_reasoning=not opts.no_reasoning)
     progress = not opts.quiet and (stderr_is_tty() or opts.verbose)
     return PlainOutput(progress, show_reasoning=not opts.no_reasoning)

@@ -3,8 +3,8 @@
 - :class:`PlainOutput` (stdout is not a terminal): stdout carries only the answer text,
   streamed; tool lines, reasoning and usage go to stderr, and only when stderr is a terminal
   or ``--verbose``.
-- :class:`RichOutput` (stdout is a terminal): Markdown rendered by Rich without flicker:
-  finished blocks are printed once, only the unfinished tail is re-rendered (throttled).
+- :class:`RichOutput` (stdout is a terminal): Markdown rendered by Rich; each finished block
+  is printed once, only the unfinished tail is redrawn (:mod:`.live_markdown`).
 - :class:`JsonOutput` (``--json``): one JSON object per event on stdout, then the result.
 
 What reaches a terminal from the model or a tool goes through :mod:`.sanitize` first (the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from typing import Any, Iterator
 
 from ..engine.events import (ReasoningDelta, Retrying, RunFinished, StepStart, TextDelta,
@@ -234,94 +233,37 @@ class PlainOutput(_Holding):
         self.out.flush()
 
 
-def stable_prefix(text: str) -> int:
-    """Where the finished Markdown blocks of ``text`` end: after the last blank line (or
-    closing code fence) that is not inside a code fence."""
-    pos = stable = 0
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break
-        s = line.strip()
-        if s.startswith(("```", "~~~")):
-            marker = s[:3]
-            if fence is None:
-                fence = marker
-            elif marker == fence and s.strip("`~") == "":
-                fence = None
-                stable = pos + len(line)
-        elif fence is None and not s:
-            stable = pos + len(line)
-        pos += len(line)
-    return stable
-
-
 class RichOutput(_Holding):
-    """Markdown on a terminal: finished blocks printed once, the tail re-rendered in a
-    throttled Live region, tool calls as one compact line, results as a dim clipped block."""
+    """Markdown on a terminal: finished blocks printed once, the unfinished tail redrawn in a
+    live region no taller than the screen (:mod:`.live_markdown`, :mod:`.live_region`), tool
+    calls as one compact line, results as a dim clipped block, reasoning dim. Model text is
+    cleaned of escape sequences on its way in (:mod:`.sanitize`)."""
 
     def __init__(self, show_reasoning: bool = True, code_theme: str = "monokai") -> None:
         from rich.console import Console
         self.console = Console(highlight=False)
         self.show_reasoning = show_reasoning
         self.code_theme = code_theme
-        self.text = ""          # the unfinished tail of the answer
-        self.reasoning = ""
-        self.live: Any = None
-        self._last = 0.0
-        self._clean_text = Sanitizer()
-        self._clean_reasoning = Sanitizer()
+        self.live: Any = None   # the answer or the reasoning being streamed
+        self._kind = ""
+        self._clean = {"answer": Sanitizer(), "reasoning": Sanitizer()}
         self._calls: dict[str, tuple[str, str]] = {}
 
-    # -- the live tail ------------------------------------------------------------------
-    def _start_live(self) -> None:
-        if self.live is None:
-            from rich.live import Live
-            self.live = Live(console=self.console, auto_refresh=False, transient=True,
-                             vertical_overflow="visible")
-            self.live.start()
+    def _stream(self, kind: str) -> Any:
+        if self.live is None or self._kind != kind:
+            self._settle()
+            from .live_markdown import MarkdownStream
+            from .live_region import LiveStream, TextStream
+            # no OSC 8 hyperlinks: a link shows its target, the model cannot hide one
+            stream = MarkdownStream(self.console, self.code_theme, hyperlinks=False) \
+                if kind == "answer" else TextStream(self.console, "dim italic")
+            self.live, self._kind = LiveStream(self.console, stream), kind
+        return self.live
 
-    def _tail(self) -> Any:
-        from rich.console import Group
-        from rich.markdown import Markdown
-        from rich.text import Text
-        parts: list[Any] = []
-        if self.reasoning and self.show_reasoning:
-            parts.append(Text(self.reasoning[-2000:], style="dim italic"))
-        if self.text:
-            parts.append(Markdown(self.text, code_theme=self.code_theme, hyperlinks=False))
-        return Group(*parts)
-
-    def _refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last >= 0.08:
-            self._start_live()
-            self.live.update(self._tail(), refresh=True)
-            self._last = now
-
-    def _flush_reasoning(self) -> None:
-        if self.reasoning:
-            if self.show_reasoning:
-                from rich.text import Text
-                self._print(Text(self.reasoning.strip(), style="dim italic"))
-            self.reasoning = ""
-
-    def _flush_text(self, everything: bool = False) -> None:
-        cut = len(self.text) if everything else stable_prefix(self.text)
-        if cut:
-            block, self.text = self.text[:cut], self.text[cut:]
-            if block.strip():
-                from rich.markdown import Markdown
-                self._print(Markdown(block, code_theme=self.code_theme, hyperlinks=False))
-
-    def _print(self, renderable: Any) -> None:
-        self.console.print(renderable)
-
-    def _stop_live(self) -> None:
-        if self.live is not None:
-            self.live.update("", refresh=True)
-            self.live.stop()
-            self.live = None
+    def _feed(self, kind: str, text: str) -> None:
+        text = self._clean[kind].feed(text)
+        if text:
+            self._stream(kind).feed(text)
 
     # -- events -------------------------------------------------------------------------
     def __call__(self, event: Any) -> None:
@@ -329,19 +271,10 @@ class RichOutput(_Holding):
             return
         t = type(event)
         if t is TextDelta:
-            self.reasoning += self._clean_reasoning.flush()
-            if self.reasoning:
-                self._stop_live()
-                self._flush_reasoning()
-            text = self._clean_text.feed(event.text)
-            self.text += text
-            if "\n" in text:
-                self._flush_text()
-            self._refresh()
+            self._feed("answer", event.text)
         elif t is ReasoningDelta:
-            self.reasoning += self._clean_reasoning.feed(event.text)
             if self.show_reasoning:
-                self._refresh()
+                self._feed("reasoning", event.text)
         elif t is ToolCallComplete:
             self._settle()
             self._calls[event.id] = (event.name, event.arguments)
@@ -363,11 +296,13 @@ class RichOutput(_Holding):
             self.console.print(f"[yellow]… retrying in {event.delay_s:.1f} s: {_esc(clean(event.error))}[/]")
 
     def _settle(self) -> None:
-        self.text += self._clean_text.flush()
-        self.reasoning += self._clean_reasoning.flush()
-        self._stop_live()
-        self._flush_reasoning()
-        self._flush_text(everything=True)
+        """What was streamed is printed for good; nothing stays live."""
+        if self.live is not None:
+            rest = self._clean[self._kind].flush()  # an unfinished escape: shown as text
+            if rest:
+                self.live.feed(rest)
+            live, self.live = self.live, None
+            live.close()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
         self._settle()

@@ -84,7 +84,8 @@ class Repl:
         self.last_text = _last_user_text(before.messages) if before is not None else ""
         self.attached: list[str] = []
         self.prefill = ""
-        self.out = RichOutput(show_reasoning=not opts.no_reasoning) if stdout_is_tty() \
+        self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
+            if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
         from .ask import make_askers, tty_available
         ask_approval, self.ask_human = make_askers(self.out.suspended) if tty_available() \
