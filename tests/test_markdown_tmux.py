@@ -24,7 +24,7 @@ def rich_render(text: str, width: int) -> list[str]:
     from rich.console import Console
     from rich.markdown import Markdown
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
-    console.print(Markdown(text))
+    console.print(Markdown(text, hyperlinks=False))  # loomex shows link targets
     return [ln.rstrip() for ln in console.file.getvalue().split("\n")][:-1]
 
 
@@ -45,9 +45,21 @@ def term(tmux):
         t.close()
 
 
+def scroll(t: Term) -> list[str]:
+    """The scrollback without the dim "model ... · provider ... · from ..." line loomex prints
+    first on a terminal (wrapped over two lines at 80 columns)."""
+    lines = t.scrollback()
+    if lines and lines[0].startswith("model "):
+        n = 1
+        while n < len(lines) and not "".join(lines[:n]).endswith("default_model"):
+            n += 1
+        lines = lines[n:]
+    return lines
+
+
 def answer_lines(t: Term, timeout: float = 60) -> list[str]:
     t.wait_for("EXITED=", timeout=timeout)
-    lines = t.scrollback()
+    lines = scroll(t)
     end = next(i for i, ln in enumerate(lines) if ln.startswith("EXITED="))
     assert re.search(r"\d+ steps? · ", lines[end - 1]), lines[end - 1]  # the usage line
     return lines[:end - 1]
@@ -110,7 +122,7 @@ def test_ctrl_c_keeps_the_partial_answer_once_and_counts_the_step(term, replay, 
     time.sleep(0.5)
     t.keys("C-c")
     t.wait_for("EXITED=130", timeout=20)
-    lines = t.scrollback()
+    lines = scroll(t)
     end = next(i for i, ln in enumerate(lines) if ln.startswith("EXITED="))
     assert lines[end - 1] == "loomex: interrupted"
     assert re.search(r"· 1 step · ", lines[end - 2]), lines[end - 2]
