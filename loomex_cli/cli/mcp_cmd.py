@@ -73,18 +73,18 @@ def list_servers(mcp_config: list[str], as_json: bool) -> int:
                      "error": s.error})
     m.shutdown()
     if as_json:
-        print(json.dumps(rows, indent=1))
+        _show(json.dumps(rows, indent=1))
         return OK
     if not rows:
-        print("no MCP servers configured (add [mcp.servers.NAME] to config.toml, or pass "
+        _show("no MCP servers configured (add [mcp.servers.NAME] to config.toml, or pass "
               "--mcp-config FILE)")
         return OK
     for r in rows:
         count = f"{r['tools']} tools" if r["tools"] is not None else r["state"]
         extra = "".join(f" {k}=****" for k in {**r["env"], **r["headers"]})
-        print(f"{r['name']:<20} {count:<12} {r['transport']:<6} {r['server']}{extra}")
+        _show(f"{r['name']:<20} {count:<12} {r['transport']:<6} {r['server']}{extra}")
         if r["error"] and r["state"] != "ready":
-            print(f"{'':<20} {r['error']}")
+            _show(f"{'':<20} {r['error']}")
     return OK
 
 
@@ -102,13 +102,13 @@ def list_tools(args: list[str], command: list[str], mcp_config: list[str],
         fail(str(e), CONFIG)
     m.shutdown()
     if as_json:
-        print(json.dumps(tools, indent=1, ensure_ascii=False))
+        _show(json.dumps(tools, indent=1, ensure_ascii=False))
         return OK
     for exposed, spec in exposed_names(name, tools).items():
         ann = spec.get("annotations") or {}
         hint = " [read-only]" if ann.get("readOnlyHint") else ""
         desc = " ".join(str(spec.get("description") or "").split())
-        print(f"{exposed}{hint}\n    {desc[:200]}")
+        _show(f"{exposed}{hint}\n    {desc[:200]}")
     return OK
 
 
@@ -149,9 +149,9 @@ def call_tool(args: list[str], command: list[str], mcp_config: list[str],
         fail(str(e), CONFIG if "start" in str(e) else INTERNAL)
     m.shutdown()
     if as_json:
-        print(json.dumps(result, indent=1, ensure_ascii=False))
+        _show(json.dumps(result, indent=1, ensure_ascii=False))
     else:
-        print(result_text(result))
+        _show(result_text(result))
     return INTERNAL if result.get("isError") else OK
 
 
@@ -210,4 +210,13 @@ def status_lines() -> list[str]:
             lines.append("    " + ", ".join(exposed_names(name, s.tools)))
         elif s.error:
             lines.append(f"    {s.error}")
-    return lines
+    from .sanitize import clean
+    return [clean(line) for line in lines]  # for the REPL's terminal
+
+
+def _show(text: str) -> None:
+    """A line for the person: what a server wrote (names, descriptions, results, errors) is
+    cleaned of escape sequences when it goes to a terminal; a pipe gets it as it is."""
+    import sys
+    from .sanitize import clean
+    print(clean(text) if sys.stdout.isatty() else text)

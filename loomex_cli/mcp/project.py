@@ -101,13 +101,22 @@ def check_trust(path: str, ask: Callable[[str], bool | None] | None) -> tuple[bo
         servers = read_json_servers(path)
     except ConfigError as e:
         return False, str(e)
-    lines = [f"{'changed: ' if changed else ''}{path} wants to start these MCP servers:"]
-    lines += [f"  {s.name}: {s.shown()}" for s in servers.values()]
+    lines = [f"{'changed: ' if changed else ''}{_visible(path)} wants to start these MCP servers:"]
+    lines += [f"  {_visible(s.name)}: {_visible(s.shown())}" for s in servers.values()]
     answer = ask("\n".join(lines) + "\nTrust this project's .mcp.json? [y/N] ")
     if answer is None:
         return False, f"ignoring {path} (no answer)"
     remember(path, digest, bool(answer))
     return (True, "") if answer else (False, f"ignoring {path} (not trusted)")
+
+
+def _visible(text: str) -> str:
+    """The project file's words as they are: control characters, escape sequences and
+    invisible or unusual spaces shown as <U+XXXX>, so the file cannot redraw or hide part of
+    the question that decides whether its programs run."""
+    import unicodedata
+    return "".join(c if c == " " or unicodedata.category(c)[0] not in "CZ"
+                   else f"<U+{ord(c):04X}>" for c in text)
 
 
 def ask_on_tty(question: str) -> bool | None:
