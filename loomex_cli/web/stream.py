@@ -39,7 +39,8 @@ def stream_agent(agent: Any, ui_messages: Any, *, approver: Any = None, route: A
                  keepalive: float | None = 15.0,
                  ) -> tuple[list[tuple[str, str]], AsyncIterator[bytes]]:
     """``(headers, body)`` for a chat request: the response headers of a UI message stream
-    and an async iterator of its SSE bytes (one item per engine event, ``data: [DONE]`` last).
+    and an async iterator of its SSE bytes (one item per batch of engine events that were ready
+    together, ``data: [DONE]`` last).
 
     ``ui_messages`` is the request body (``{"messages": [...], ...}``) or its messages list.
     Raises :class:`~loomex_cli.web.convert.BadRequest` (a ValueError) at once when it is
@@ -79,7 +80,8 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
 
     task = asyncio.get_running_loop().create_task(run(), name=RUN_TASK_NAME)
     try:
-        yield b"".join(map(sse, enc.start()))
+        # ``start`` goes out with the first events (the encoder adds it): one write fewer
+        chunks: list[dict[str, Any]] = []
         while True:
             if keepalive:
                 try:
@@ -89,12 +91,18 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
                     continue
             else:
                 ev = await queue.get()
+            # the events already waiting go out with it: one write, not one per event
+            chunks = []
+            while ev is not _END:
+                chunks += enc.event(ev)
+                if queue.empty():
+                    break
+                ev = queue.get_nowait()
             if ev is _END:
                 break
-            chunks = enc.event(ev)
             if chunks:
                 yield b"".join(map(sse, chunks))
-        tail = []
+        tail = chunks  # the last events go out with the end of the stream
         if failure:
             err = failure[0]
             from ..wire.errors import LoomexError
