@@ -27,6 +27,7 @@ from .protocol import DONE, KEEPALIVE, UI_STREAM_HEADERS, UIMessageStream, sse
 log = logging.getLogger("loomex.web")
 
 _END = object()
+_KEEPALIVE = object()
 #: the name of every run's task (``loomex serve`` cancels them by it when it shuts down)
 RUN_TASK_NAME = "loomex-web-run"
 #: seconds a cancelled run is given to wind down (tools are cancelled; threads cannot be)
@@ -78,29 +79,43 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
         finally:
             queue.put_nowait(_END)
 
-    task = asyncio.get_running_loop().create_task(run(), name=RUN_TASK_NAME)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(run(), name=RUN_TASK_NAME)
+    # keep-alive: a timer puts a marker in the queue after ``keepalive`` seconds without a
+    # write (not a wait_for per event: that is a task and a timer for every event)
+    sent = [loop.time()]
+    timer: list[asyncio.TimerHandle] = []
+
+    def tick() -> None:
+        idle = loop.time() - sent[0]
+        if idle >= keepalive:  # type: ignore[operator]
+            queue.put_nowait(_KEEPALIVE)
+            sent[0] = loop.time()
+            idle = 0.0
+        timer[:] = [loop.call_later(keepalive - idle, tick)]  # type: ignore[operator]
+
+    if keepalive:
+        timer.append(loop.call_later(keepalive, tick))
     try:
         # ``start`` goes out with the first events (the encoder adds it): one write fewer
         chunks: list[dict[str, Any]] = []
         while True:
-            if keepalive:
-                try:
-                    ev = await asyncio.wait_for(queue.get(), keepalive)
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-            else:
-                ev = await queue.get()
+            ev = await queue.get()
+            if ev is _KEEPALIVE:
+                yield KEEPALIVE
+                continue
             # the events already waiting go out with it: one write, not one per event
             chunks = []
             while ev is not _END:
-                chunks += enc.event(ev)
+                if ev is not _KEEPALIVE:
+                    chunks += enc.event(ev)
                 if queue.empty():
                     break
                 ev = queue.get_nowait()
             if ev is _END:
                 break
             if chunks:
+                sent[0] = loop.time()
                 yield b"".join(map(sse, chunks))
         tail = chunks  # the last events go out with the end of the stream
         if failure:
@@ -112,6 +127,8 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
         tail += enc.finish()
         yield b"".join(map(sse, tail)) + DONE
     finally:
+        for t in timer:
+            t.cancel()
         if not task.done():
             task.cancel()
             try:
