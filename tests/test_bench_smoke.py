@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script", ["bench_stream.py", "bench_agents.py"])
+@pytest.mark.parametrize("script", ["bench_stream.py", "bench_agents.py", "bench_serve.py"])
 def test_bench_quick(script):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--quick"],
                          capture_output=True, text=True, timeout=180, cwd=ROOT)
@@ -32,7 +32,7 @@ def test_the_whole_suite_quick(tmp_path):
                          capture_output=True, text=True, timeout=600, cwd=ROOT,
                          env={**__import__("os").environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
-    for title in ("Startup", "Stream assembly", "Agent loop", "Parallel tools",
+    for title in ("Startup", "Stream assembly", "loomex serve", "Agent loop", "Parallel tools",
                   "Compaction bookkeeping", "Model registry", "MCP"):
         assert f"## {title}" in out.stdout
     assert "`loomex --help`" in out.stdout and "blocking def" in out.stdout

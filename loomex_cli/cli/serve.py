@@ -162,8 +162,11 @@ def _bind(host: str, port: int) -> socket.socket:
     except socket.gaierror as e:
         fail(f"cannot listen on {host}: {e.strerror or e}", USAGE)
     family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it each small SSE write waits for the client's delayed ACK (~40 ms a request)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Linux: accepted ones inherit it
     try:
         sock.bind(addr)
         sock.listen(2048)  # connections wait in the backlog until uvicorn is up

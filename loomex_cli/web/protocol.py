@@ -71,10 +71,13 @@ INTERNAL_ERROR = "An internal error occurred."
 INTERRUPTED = "The tool call was interrupted before it completed."
 
 
+#: one encoder for every chunk (json.dumps with options builds a new one per call)
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def sse(chunk: Chunk) -> bytes:
     """One SSE event, compact JSON as ``JSON.stringify`` writes it."""
-    return b"data: " + json.dumps(chunk, separators=(",", ":"),
-                                  ensure_ascii=False).encode("utf-8") + b"\n\n"
+    return b"data: " + _JSON.encode(chunk).encode("utf-8") + b"\n\n"
 
 
 def new_message_id() -> str:

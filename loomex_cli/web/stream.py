@@ -27,6 +27,7 @@ from .protocol import DONE, KEEPALIVE, UI_STREAM_HEADERS, UIMessageStream, sse
 log = logging.getLogger("loomex.web")
 
 _END = object()
+_KEEPALIVE = object()
 #: the name of every run's task (``loomex serve`` cancels them by it when it shuts down)
 RUN_TASK_NAME = "loomex-web-run"
 #: seconds a cancelled run is given to wind down (tools are cancelled; threads cannot be)
@@ -39,7 +40,8 @@ def stream_agent(agent: Any, ui_messages: Any, *, approver: Any = None, route: A
                  keepalive: float | None = 15.0,
                  ) -> tuple[list[tuple[str, str]], AsyncIterator[bytes]]:
     """``(headers, body)`` for a chat request: the response headers of a UI message stream
-    and an async iterator of its SSE bytes (one item per engine event, ``data: [DONE]`` last).
+    and an async iterator of its SSE bytes (one item per batch of engine events that were ready
+    together, ``data: [DONE]`` last).
 
     ``ui_messages`` is the request body (``{"messages": [...], ...}``) or its messages list.
     Raises :class:`~loomex_cli.web.convert.BadRequest` (a ValueError) at once when it is
@@ -77,24 +79,45 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
         finally:
             queue.put_nowait(_END)
 
-    task = asyncio.get_running_loop().create_task(run(), name=RUN_TASK_NAME)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(run(), name=RUN_TASK_NAME)
+    # keep-alive: a timer puts a marker in the queue after ``keepalive`` seconds without a
+    # write (not a wait_for per event: that is a task and a timer for every event)
+    sent = [loop.time()]
+    timer: list[asyncio.TimerHandle] = []
+
+    def tick() -> None:
+        idle = loop.time() - sent[0]
+        if idle >= keepalive:  # type: ignore[operator]
+            queue.put_nowait(_KEEPALIVE)
+            sent[0] = loop.time()
+            idle = 0.0
+        timer[:] = [loop.call_later(keepalive - idle, tick)]  # type: ignore[operator]
+
+    if keepalive:
+        timer.append(loop.call_later(keepalive, tick))
     try:
-        yield b"".join(map(sse, enc.start()))
+        # ``start`` goes out with the first events (the encoder adds it): one write fewer
+        chunks: list[dict[str, Any]] = []
         while True:
-            if keepalive:
-                try:
-                    ev = await asyncio.wait_for(queue.get(), keepalive)
-                except TimeoutError:
-                    yield KEEPALIVE
-                    continue
-            else:
-                ev = await queue.get()
+            ev = await queue.get()
+            if ev is _KEEPALIVE:
+                yield KEEPALIVE
+                continue
+            # the events already waiting go out with it: one write, not one per event
+            chunks = []
+            while ev is not _END:
+                if ev is not _KEEPALIVE:
+                    chunks += enc.event(ev)
+                if queue.empty():
+                    break
+                ev = queue.get_nowait()
             if ev is _END:
                 break
-            chunks = enc.event(ev)
             if chunks:
+                sent[0] = loop.time()
                 yield b"".join(map(sse, chunks))
-        tail = []
+        tail = chunks  # the last events go out with the end of the stream
         if failure:
             err = failure[0]
             from ..wire.errors import LoomexError
@@ -104,6 +127,8 @@ async def _body(agent: Any, messages: list[Message], enc: UIMessageStream,
         tail += enc.finish()
         yield b"".join(map(sse, tail)) + DONE
     finally:
+        for t in timer:
+            t.cancel()
         if not task.done():
             task.cancel()
             try:
