@@ -74,7 +74,15 @@ class ServerError(ProviderError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """A 500 whose body is the server's own request validation (llama-cpp-python answers a
+        request it cannot parse with 500 and pydantic's errors) fails again the same way."""
+        if self.status == 500 and _VALIDATION_RE.search(self.message):
+            return False
         return self.status in (None, 500, 502, 503, 504, 529)
+
+
+_VALIDATION_RE = re.compile(r"\b\d+ validation errors?\b|validation errors? for \w+"
+                            r"|'loc': \(['\"]body['\"]", re.I)
 
 
 class ConnectError(ProviderError):
