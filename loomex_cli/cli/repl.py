@@ -161,7 +161,7 @@ class Repl:
             self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
             sink = [self.out, self.rec]
         from .interrupt import on_interrupt
-        task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
+        task = asyncio.ensure_future(handle.call(user, sink=sink, model=self.setup.resolved))
         error: BaseException | None = None
         try:
             with on_interrupt(handle.cancel) as caught:
@@ -197,7 +197,7 @@ class Repl:
         from ..engine import compaction
         msgs = self.messages  # a copy: the conversation changes only if this is smaller
         spent: dict[str, Any] = {}
-        done = await compaction.fit(self.setup.agent(), self.setup.route, msgs,
+        done = await compaction.fit(self.setup.agent(), self.setup.resolved, msgs,
                                     compaction.Tracker(), lambda u: add_usage(spent, u),
                                     force=True, instructions=instructions,
                                     metadata={"source": "/compact"})

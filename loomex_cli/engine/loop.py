@@ -24,8 +24,9 @@ from typing import Any, Iterable
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
 from ..wire.errors import ConfigError, ContextLengthError, ProviderError
-from ..wire.providers import Route, route as resolve_route
+from ..wire.providers import Route
 from ..wire.registry_cost import cost_usd
+from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
 from . import compaction, telemetry
 from .agent import Agent, Approval, RunContext, StepInfo
@@ -60,26 +61,24 @@ def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict
 async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
                *, sink: Any = None, context: dict[str, Any] | None = None,
                ask_human: Any = None, approver: Any = None, max_steps: int | None = None,
-               route: Route | None = None) -> RunResult:
-    """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string)."""
+               route: Route | None = None, model: ResolvedModel | None = None) -> RunResult:
+    """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string).
+    ``model`` is the agent's model already resolved (the CLI passes the one it announced);
+    without it the agent's model string is resolved here, exactly as the CLI does."""
     if isinstance(agent, type):
         agent = agent()
     if isinstance(messages, str):
         messages = [Message.user(messages)]
     msgs = [m if isinstance(m, Message) else Message.from_dict(m) for m in messages]
     msgs = complete_history(msgs)  # a call left without a result (a crash) gets one
-    if route is None:
-        route = resolve_route(agent.model, base_url=agent.base_url, api_key=agent.api_key)
+    resolved = model or await resolve_agent_model(agent, route)
     ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
                      ask_human=ask_human, approver=approver)
     sp = agent.system_prompt
     sp = sp(ctx) if callable(sp) else sp
     if sp and not (msgs and msgs[0].role == "system"):
         msgs.insert(0, Message.system(sp))
-    info = agent.model_info
-    if info is None and agent.max_cost is not None:
-        from ..wire.registry import alookup
-        info = await alookup(agent.model)
+    info = resolved.info
     if agent.max_cost is not None and (info is None or info.cost is None):
         raise ConfigError(f"cannot keep to max_cost: the price of {agent.model} is unknown")
     tools = {t.name: t for t in map(as_tool, agent.tools)}
@@ -94,7 +93,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     def spend(usage: dict[str, Any] | None) -> float | None:
         """Adds a model call's usage and cost to the run's; returns the call's cost."""
         add_usage(result.usage, usage)
-        cost = cost_usd(info, usage) if info is not None and usage else None
+        cost = resolved.cost(usage)
         result.cost_usd = None if cost is None or result.cost_usd is None else result.cost_usd + cost
         return cost
 
@@ -110,7 +109,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             ctx.step = step
             step_t0 = time.perf_counter()
             if agent.compaction:
-                await _fit(agent, route, msgs, tracker, spend, emit, step, ctx)
+                await _fit(agent, resolved, msgs, tracker, spend, emit, step, ctx)
             if agent.max_cost is not None and _over_budget(agent, info, msgs, tracker, result):
                 result.finish_reason = "max_cost"
                 break
@@ -118,13 +117,15 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
 
             try:
-                assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+                assistant, turn = await _call_model(agent, resolved, msgs, specs, step, emit,
+                                                    ctx)
             except ContextLengthError as e:  # the provider still says it does not fit
                 if not agent.compaction or e.after_output or not await _fit(
-                        agent, route, msgs, tracker, spend, emit, step, ctx, force=True):
+                        agent, resolved, msgs, tracker, spend, emit, step, ctx, force=True):
                     raise
                 try:
-                    assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
+                    assistant, turn = await _call_model(agent, resolved, msgs, specs, step,
+                                                        emit, ctx)
                 except ContextLengthError as again:
                     again.message = ("the conversation does not fit the model's context window "
                                      f"even after compaction: {again.message}")
@@ -184,11 +185,21 @@ def run(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]]
 
 # -- one model call ------------------------------------------------------------------
 
-async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: Any, step: int,
-                      emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+async def resolve_agent_model(agent: Agent, route: Route | None = None) -> ResolvedModel:
+    """The agent's model resolved as the CLI resolves it (``route``: a caller's own route)."""
+    if route is not None:
+        return with_route(route, agent.model, agent.model_info)
+    return await aresolve_model(agent.model, base_url=agent.base_url, api_key=agent.api_key,
+                                info=agent.model_info)
+
+
+async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message], specs: Any,
+                      step: int, emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+    route = resolved.route
     echo = route.echo_reasoning
     body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
-                           temperature=agent.temperature, max_tokens=agent.max_tokens,
+                           temperature=resolved.temperature(agent.temperature),
+                           max_tokens=agent.max_tokens,
                            extra_body=agent.extra_body)
 
     def on_text(t: str) -> None:
@@ -368,11 +379,12 @@ async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
 
 # -- context -----------------------------------------------------------------------
 
-async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compaction.Tracker,
+async def _fit(agent: Agent, resolved: ResolvedModel, msgs: list[Message],
+               tracker: compaction.Tracker,
                spend: Any, emit: Any, step: int, ctx: RunContext, force: bool = False) -> bool:
     """Compacts when the next prompt would overflow; True when it did (the summary call's
     tokens and cost count like any other)."""
-    done = await compaction.fit(agent, route, msgs, tracker, spend, force=force,
+    done = await compaction.fit(agent, resolved, msgs, tracker, spend, force=force,
                                 metadata={"step": step, "run_id": ctx.run_id})
     if done is None:
         return False
