@@ -143,7 +143,8 @@ def test_a_second_overflow_is_a_clear_error(replay):
     with pytest.raises(ContextLengthError) as err:
         asyncio.run(arun(agent, [*history, Message.user("again")]))
     assert "even after compaction" in str(err.value)
-    assert err.value.exit_code == 5
+    from loomex_cli.cli.exits import code_for
+    assert code_for(err.value) == 5
 
 
 def test_split_point_on_a_thousand_messages():

@@ -142,7 +142,7 @@ def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
         silence_stdout()
         raise typer.Exit(BROKEN_PIPE) from None
     except Exception as e:  # noqa: BLE001
-        from ..wire.errors import LoomexError
+        from ..errors import LoomexError
         if debug:
             import traceback
             traceback.print_exc()

@@ -14,7 +14,7 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from ..wire.provider_table import DEFAULT_MODELS, LOCAL_PROVIDERS, PRESETS
 
 def choose_model(flag: str | None, config: dict[str, Any], keys: dict[str, str]) -> tuple[str, str]:

@@ -99,7 +99,7 @@ def run_once(opts: Any) -> int:
         say(describe(signum))
         return exit_code(signum)
     if error is not None:
-        from ..wire.errors import LoomexError
+        from ..errors import LoomexError
         if isinstance(error, LoomexError):
             say(str(error))
         else:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..engine.messages import Message
 from ..engine.result import add_usage
-from ..wire.errors import LoomexError
+from ..errors import LoomexError
 from .exits import CliError, say
 from .saving import drop_unanswered
 from .setup import Setup, stdout_is_tty

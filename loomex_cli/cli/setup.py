@@ -9,7 +9,7 @@ from typing import Any
 
 from ..engine.agent import Agent
 from ..wire.config import load_config, load_keys, take_warnings
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from ..wire.providers import Route
 from ..wire.resolve import ResolvedModel, resolve_model
 from .choose_model import choose_model

@@ -19,23 +19,23 @@ import inspect
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..wire.errors import ConfigError, ContextLengthError, ProviderError
+from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire.providers import Route
-from ..wire.registry_cost import cost_usd
 from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
-from . import compaction, telemetry
+from . import telemetry
 from .agent import Agent, Approval, RunContext, StepInfo
-from .events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
+from .events import (MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
                      StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
                      ToolCallStart, ToolResult)
 from .messages import Message, ToolCall
 from .repair import complete_history
-from .result import RunResult, add_usage
+from .result import RunResult
+from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
 from .tools import Tool, ToolError, as_tool, format_result, validate
 
@@ -60,116 +60,118 @@ def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict
 
 async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
                *, sink: Any = None, context: dict[str, Any] | None = None,
-               ask_human: Any = None, approver: Any = None, max_steps: int | None = None,
+               ask_human: Callable[[str], Any] | None = None,
+               approver: Callable[..., Any] | None = None, max_steps: int | None = None,
                route: Route | None = None, model: ResolvedModel | None = None) -> RunResult:
     """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string).
     ``model`` is the agent's model already resolved (the CLI passes the one it announced);
     without it the agent's model string is resolved here, exactly as the CLI does."""
-    if isinstance(agent, type):
-        agent = agent()
+    agent = agent() if isinstance(agent, type) else agent
+    resolved = model or await resolve_agent_model(agent, route)
+    dispatcher = Dispatcher(sink)
+    run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
+    msgs, result, emit = run.messages, run.result, run.emit
+    tools = {t.name: t for t in map(as_tool, agent.tools)}
+    specs = [t.spec() for t in tools.values()] or None
+    limit = max_steps if max_steps is not None else agent.max_steps
+    steps = default_steps(agent)
+    started = time.perf_counter()
+    _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
+            {"agent": agent.name, "model": agent.model, "run_id": run.ctx.run_id})
+    try:
+        while True:
+            if result.steps >= limit:
+                result.finish_reason = "max_steps"
+                break
+            run.step = run.ctx.step = step = result.steps + 1
+            step_t0 = time.perf_counter()
+            if stop := await _before_call(steps, run):
+                result.finish_reason = stop
+                break
+            emit(StepStart(step, agent.model, len(msgs)))
+            _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": run.ctx.run_id})
+            assistant, turn = await _call_fitting(run, steps, specs)
+            result.steps = step
+            msgs.append(assistant)
+            emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
+            for i, c in enumerate(assistant.tool_calls or ()):
+                emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
+            run.tracker.update(turn.usage, len(msgs))
+            step_cost = run.spend(turn.usage)
+            result.step_usage.append(turn.usage or {})
+            tool_results: list[Message] = []
+            if assistant.tool_calls:
+                tool_results = await _run_tools(assistant.tool_calls, tools, agent, run.ctx,
+                                                emit, step, msgs)
+            emit(StepFinish(step, turn.finish_reason, turn.usage or {},
+                            len(assistant.tool_calls or ()), step_cost))
+            _emit_t(("loomex", "step", "stop"),
+                    {"duration": (time.perf_counter() - step_t0) * 1000},
+                    {"step": step, "finish_reason": turn.finish_reason, "run_id": run.ctx.run_id})
+            decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
+                                              turn.finish_reason), run.ctx)
+            if not assistant.tool_calls or decision == "stop":
+                result.finish_reason = "on_step" if assistant.tool_calls else "stop"
+                break
+    except (asyncio.CancelledError, Exception) as e:
+        _finish(result, started, "cancelled" if isinstance(e, asyncio.CancelledError) else
+                "error", None if isinstance(e, asyncio.CancelledError) else e, run.ctx, agent,
+                emit)
+        e.result = result  # type: ignore[attr-defined]
+        await _close(dispatcher)
+        raise
+    _finish(result, started, result.finish_reason, None, run.ctx, agent, emit)
+    await _close(dispatcher)
+    return result
+
+
+def _start(agent: Agent, resolved: ResolvedModel,
+           messages: Iterable[Message | dict[str, Any]] | str, emit: Callable[[Any], None],
+           context: dict[str, Any] | None, ask_human: Callable[[str], Any] | None,
+           approver: Callable[..., Any] | None) -> RunState:
+    """The run's state: the messages (a history left without tool results is completed, the
+    system prompt put first), its context, and an empty result."""
     if isinstance(messages, str):
         messages = [Message.user(messages)]
-    msgs = [m if isinstance(m, Message) else Message.from_dict(m) for m in messages]
-    msgs = complete_history(msgs)  # a call left without a result (a crash) gets one
-    resolved = model or await resolve_agent_model(agent, route)
+    msgs = complete_history([m if isinstance(m, Message) else Message.from_dict(m)
+                             for m in messages])  # a call left without a result gets one
     ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
                      ask_human=ask_human, approver=approver)
     sp = agent.system_prompt
     sp = sp(ctx) if callable(sp) else sp
     if sp and not (msgs and msgs[0].role == "system"):
         msgs.insert(0, Message.system(sp))
-    info = resolved.info
-    if agent.max_cost is not None and (info is None or info.cost is None):
+    if agent.max_cost is not None and resolved.prices is None:
         raise ConfigError(f"cannot keep to max_cost: the price of {agent.model} is unknown")
-    tools = {t.name: t for t in map(as_tool, agent.tools)}
-    specs = [t.spec() for t in tools.values()] or None
-    limit = max_steps if max_steps is not None else agent.max_steps
+    result = RunResult(msgs, cost_usd=0.0 if resolved.prices is not None else None)
+    return RunState(agent, resolved, msgs, ctx, result, emit)
 
-    dispatcher = Dispatcher(sink)
-    emit = dispatcher.emit
-    result = RunResult(msgs, cost_usd=0.0 if info is not None and info.cost is not None else None)
-    tracker = compaction.Tracker()
 
-    def spend(usage: dict[str, Any] | None) -> float | None:
-        """Adds a model call's usage and cost to the run's; returns the call's cost."""
-        add_usage(result.usage, usage)
-        cost = resolved.cost(usage)
-        result.cost_usd = None if cost is None or result.cost_usd is None else result.cost_usd + cost
-        return cost
+async def _before_call(steps: list[ContextStep], run: RunState) -> str | None:
+    for s in steps:
+        if stop := await s.before_call(run):
+            return stop
+    return None
 
-    started = time.perf_counter()
-    _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
-            {"agent": agent.name, "model": agent.model, "run_id": ctx.run_id})
+
+async def _call_fitting(run: RunState, steps: list[ContextStep],
+                        specs: list[dict[str, Any]] | None) -> tuple[Message, Assembled]:
+    """One model call; when the provider says the prompt does not fit, the context steps get
+    one chance to change it (compaction) and the call is tried once more."""
     try:
-        while True:
-            if result.steps >= limit:
-                result.finish_reason = "max_steps"
-                break
-            step = result.steps + 1
-            ctx.step = step
-            step_t0 = time.perf_counter()
-            if agent.compaction:
-                await _fit(agent, resolved, msgs, tracker, spend, emit, step, ctx)
-            if agent.max_cost is not None and _over_budget(agent, info, msgs, tracker, result):
-                result.finish_reason = "max_cost"
-                break
-            emit(StepStart(step, agent.model, len(msgs)))
-            _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
-
-            try:
-                assistant, turn = await _call_model(agent, resolved, msgs, specs, step, emit,
-                                                    ctx)
-            except ContextLengthError as e:  # the provider still says it does not fit
-                if not agent.compaction or e.after_output or not await _fit(
-                        agent, resolved, msgs, tracker, spend, emit, step, ctx, force=True):
-                    raise
-                try:
-                    assistant, turn = await _call_model(agent, resolved, msgs, specs, step,
-                                                        emit, ctx)
-                except ContextLengthError as again:
-                    again.message = ("the conversation does not fit the model's context window "
-                                     f"even after compaction: {again.message}")
-                    again.args = (again.message,)
-                    raise
-            result.steps = step
-            msgs.append(assistant)
-            emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
-            for i, c in enumerate(assistant.tool_calls or ()):
-                emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
-            tracker.update(turn.usage, len(msgs))
-            step_cost = spend(turn.usage)
-            result.step_usage.append(turn.usage or {})
-
-            tool_results: list[Message] = []
-            if assistant.tool_calls:
-                tool_results = await _run_tools(assistant.tool_calls, tools, agent, ctx, emit,
-                                                step, msgs)
-            emit(StepFinish(step, turn.finish_reason, turn.usage or {},
-                            len(assistant.tool_calls or ()), step_cost))
-            _emit_t(("loomex", "step", "stop"),
-                    {"duration": (time.perf_counter() - step_t0) * 1000},
-                    {"step": step, "finish_reason": turn.finish_reason, "run_id": ctx.run_id})
-            decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
-                                              turn.finish_reason), ctx)
-            if not assistant.tool_calls:
-                result.finish_reason = "stop"
-                break
-            if decision == "stop":
-                result.finish_reason = "on_step"
-                break
-    except asyncio.CancelledError as e:
-        _finish(result, started, "cancelled", None, ctx, agent, emit)
-        e.result = result  # type: ignore[attr-defined]
-        await _close(dispatcher)
+        return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
+                                 run.ctx)
+    except ContextLengthError as e:
+        if e.after_output or not any([await s.on_overflow(run) for s in steps]):
+            raise
+    try:
+        return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
+                                 run.ctx)
+    except ContextLengthError as again:
+        again.message = ("the conversation does not fit the model's context window even after "
+                         f"compaction: {again.message}")
+        again.args = (again.message,)
         raise
-    except Exception as e:
-        _finish(result, started, "error", e, ctx, agent, emit)
-        e.result = result  # type: ignore[attr-defined]
-        await _close(dispatcher)
-        raise
-    _finish(result, started, result.finish_reason, None, ctx, agent, emit)
-    await _close(dispatcher)
-    return result
 
 
 def run(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
@@ -375,31 +377,6 @@ async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
             {**meta, "allowed": decision.allowed, "reason": decision.reason,
              "source": decision.source, "subject": tool.approval_subject(args, ctx)})
     return decision
-
-
-# -- context -----------------------------------------------------------------------
-
-async def _fit(agent: Agent, resolved: ResolvedModel, msgs: list[Message],
-               tracker: compaction.Tracker,
-               spend: Any, emit: Any, step: int, ctx: RunContext, force: bool = False) -> bool:
-    """Compacts when the next prompt would overflow; True when it did (the summary call's
-    tokens and cost count like any other)."""
-    done = await compaction.fit(agent, resolved, msgs, tracker, spend, force=force,
-                                metadata={"step": step, "run_id": ctx.run_id})
-    if done is None:
-        return False
-    emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
-                   done.summarized, step))
-    return True
-
-
-def _over_budget(agent: Agent, info: Any, msgs: list[Message], tracker: compaction.Tracker,
-                 result: RunResult) -> bool:
-    """Would the next call take the run over ``max_cost``? Its cost is estimated from the
-    prompt it will send plus an answer as long as the last one."""
-    last_out = int((result.step_usage[-1] if result.step_usage else {}).get("completion_tokens") or 0)
-    nxt = cost_usd(info, {"prompt_tokens": tracker.tokens(msgs), "completion_tokens": last_out})
-    return (result.cost_usd or 0.0) + (nxt or 0.0) > float(agent.max_cost or 0.0)
 
 
 # -- the end -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from ..wire.errors import LoomexError
+from ..errors import StoreError, UnknownConversation  # noqa: F401  (re-exported)
 from .messages import Message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,21 +64,6 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (conversation_id, seq)
 );
 """
-
-
-class StoreError(LoomexError):
-    """The database cannot be opened, read or written (every ``sqlite3.Error`` a Store method
-    meets comes out as this). Exit code 1 in the CLI."""
-
-    exit_code = 1
-    kind = "store"
-
-
-class UnknownConversation(StoreError):
-    """No conversation has that id, or a prefix matches several. Exit code 2 (usage)."""
-
-    exit_code = 2
-    kind = "unknown_conversation"
 
 
 @contextlib.contextmanager
