@@ -68,7 +68,7 @@ def test_long_run_never_exceeds_the_window_nor_splits_pairs(replay):
     url = replay.responder(name, reader(pages=14))
     seen: list = []
     telemetry.attach("compact-test", [("loomex", "context", "compact")],
-                     lambda e, m, md: seen.append(m))
+                     lambda e, m, md: seen.append({**m, **md}))
     events: list = []
     try:
         agent = Agent(model="openai/m", base_url=url, api_key="k", tools=[fetch],

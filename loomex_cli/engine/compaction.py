@@ -170,7 +170,7 @@ async def fit(agent: Any, resolved: Any, msgs: list[Message], tracker: Tracker,
               instructions: str | None = None,
               metadata: dict[str, Any] | None = None) -> Compacted | None:
     """Compacts ``msgs`` in place when the next prompt would not fit (or when ``force``),
-    and emits ``("loomex","context","compact")`` with ``metadata`` when it did."""
+    (the loop emits a ``Compacted`` event for it; telemetry comes from that event)."""
     window, room, keep = budget(agent, resolved)
     route = resolved.route
     if not force and tracker.tokens(msgs) <= room:
@@ -186,11 +186,6 @@ async def fit(agent: Any, resolved: Any, msgs: list[Message], tracker: Tracker,
         return None
     msgs[:] = done.messages
     tracker.reset()
-    from . import telemetry
-    telemetry.execute(("loomex", "context", "compact"),
-                      {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
-                       "removed": done.removed, "kept": done.kept},
-                      {**(metadata or {}), "summarized": done.summarized})
     return done
 
 

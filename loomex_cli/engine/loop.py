@@ -29,14 +29,15 @@ from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
 from . import telemetry
 from .agent import Agent, Approval, RunContext, StepInfo
-from .events import (MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
-                     StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
-                     ToolCallStart, ToolResult)
+from .events import (MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDelta, Retrying,
+                     RunError, RunFinished, RunStart, StepFinish, StepStart, TextDelta,
+                     ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult, ToolStart)
 from .messages import Message, ToolCall
 from .repair import complete_history
 from .result import RunResult
 from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
+from .telemetry_sink import sink_if_enabled
 from .tools import Tool, ToolError, as_tool, format_result, validate
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -68,7 +69,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     without it the agent's model string is resolved here, exactly as the CLI does."""
     agent = agent() if isinstance(agent, type) else agent
     resolved = model or await resolve_agent_model(agent, route)
-    dispatcher = Dispatcher(sink)
+    dispatcher = Dispatcher([sink, sink_if_enabled()])
     run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
     msgs, result, emit = run.messages, run.result, run.emit
     tools = {t.name: t for t in map(as_tool, agent.tools)}
@@ -76,20 +77,17 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     limit = max_steps if max_steps is not None else agent.max_steps
     steps = default_steps(agent)
     started = time.perf_counter()
-    _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
-            {"agent": agent.name, "model": agent.model, "run_id": run.ctx.run_id})
+    emit(RunStart(agent.name, agent.model, run.ctx.run_id, run.ctx.deps))
     try:
         while True:
             if result.steps >= limit:
                 result.finish_reason = "max_steps"
                 break
             run.step = run.ctx.step = step = result.steps + 1
-            step_t0 = time.perf_counter()
             if stop := await _before_call(steps, run):
                 result.finish_reason = stop
                 break
             emit(StepStart(step, agent.model, len(msgs)))
-            _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": run.ctx.run_id})
             assistant, turn = await _call_fitting(run, steps, specs)
             result.steps = step
             msgs.append(assistant)
@@ -105,9 +103,6 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
                                                 emit, step, msgs)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
                             len(assistant.tool_calls or ()), step_cost))
-            _emit_t(("loomex", "step", "stop"),
-                    {"duration": (time.perf_counter() - step_t0) * 1000},
-                    {"step": step, "finish_reason": turn.finish_reason, "run_id": run.ctx.run_id})
             decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
                                               turn.finish_reason), run.ctx)
             if not assistant.tool_calls or decision == "stop":
@@ -225,23 +220,24 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
 
     def on_retry(attempt_no: int, delay: float, err: ProviderError) -> None:
         emit(Retrying(step, attempt_no, delay, str(err)))
-        _emit_t(("loomex", "llm", "retry"), {"delay_ms": delay * 1000},
-                {"attempt": attempt_no, "error": str(err), "step": step, "run_id": ctx.run_id})
 
     t0 = time.perf_counter()
-    _emit_t(("loomex", "llm", "start"), {},
-            {"model": agent.model, "message_count": len(msgs), "step": step,
-             "run_id": ctx.run_id})
+    emit(ModelCallStart(step, agent.model, len(msgs)))
+
+    def failed(why: str, error: BaseException | None) -> None:
+        _keep_partial(asm, msgs, why, emit, step)
+        emit(ModelCallFinish(step, agent.model, why, {}, (time.perf_counter() - t0) * 1000,
+                             str(error) if error is not None else None))
     retried_by_agent = False
     while True:
         try:
             turn = await with_retry(attempt, agent.retry, on_retry)
             break
         except asyncio.CancelledError:
-            _keep_partial(asm, msgs, "cancelled", emit, step)
+            failed("cancelled", None)
             raise
         except ProviderError as e:
-            _keep_partial(asm, msgs, "error", emit, step)
+            failed("error", e)
             action = agent.on_error(e, ctx)
             if (action == "retry" or isinstance(action, tuple) and action[0] == "retry") \
                     and not retried_by_agent and not e.after_output:
@@ -250,9 +246,8 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
             if isinstance(action, tuple) and len(action) > 1 and isinstance(action[1], BaseException):
                 raise action[1] from (None if action[1] is e else e)
             raise
-    _emit_t(("loomex", "llm", "stop"), {"duration": (time.perf_counter() - t0) * 1000},
-            {"model": agent.model, "finish_reason": turn.finish_reason, "usage": turn.usage,
-             "step": step, "run_id": ctx.run_id})
+    emit(ModelCallFinish(step, agent.model, turn.finish_reason, turn.usage or {},
+                         (time.perf_counter() - t0) * 1000))
     calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
     return Message("assistant", turn.content, calls, reasoning=turn.reasoning), turn
 
@@ -304,7 +299,7 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
                    emit: Any, step: int, sem: asyncio.Semaphore) -> Message:
     t0 = time.perf_counter()
     meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
-    _emit_t(("loomex", "tool", "start"), {"system_time": time.time()}, meta)
+    emit(ToolStart(call.id, call.name, step))
     status = "ok"
     tool = tools.get(call.name)
     try:
@@ -358,11 +353,6 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
     except Exception as e:  # noqa: BLE001 - every tool failure is a result the model reads
         content, is_error, status = f"Error: {type(e).__name__}: {e}", True, "error"
     duration = (time.perf_counter() - t0) * 1000
-    if is_error:
-        _emit_t(("loomex", "tool", "error"), {"duration": duration},
-                {**meta, "error": content, "status": status})
-    _emit_t(("loomex", "tool", "stop"), {"duration": duration},
-            {**meta, "is_error": is_error, "status": status})
     emit(ToolResult(call.id, call.name, content, is_error, duration, step, status))
     return Message.tool(call.id, content, call.name)
 
@@ -389,9 +379,6 @@ def _finish(result: RunResult, started: float, reason: str, error: BaseException
     if error is not None:
         emit(RunError(str(error), getattr(error, "kind", type(error).__name__)))
     emit(RunFinished(result))
-    _emit_t(("loomex", "agent", "stop"), {"duration": result.duration_ms},
-            {"agent": agent.name, "steps": result.steps, "finish_reason": reason,
-             "run_id": ctx.run_id})
 
 
 async def _close(dispatcher: Dispatcher) -> None:
