@@ -219,3 +219,35 @@ def test_no_module_imports_upward_or_in_a_circle():
     # the walk sees real edges (a broken walker would pass vacuously)
     assert "loomex_cli.wire.registry" in lazy["loomex_cli.wire.resolve"]
     assert "loomex_cli.wire.providers" not in lazy["loomex_cli.wire.registry"]
+
+
+def test_settings_may_be_methods_as_in_the_seed(replay):
+    from helpers import run_async
+    from loomex_cli import arun, tool
+
+    @tool
+    def ping() -> str:
+        """Pings."""
+        return "pong"
+    name, url = replay.new_script([Reply.text("ok")], prefix="callbacks")
+
+    class Dynamic(Agent):
+        base_url = url
+        api_key = FAKE_KEY
+
+        def model(self, ctx):
+            return f"test/{ctx.deps['size']}"
+
+        def tools(self, ctx):
+            return [ping]
+
+        def temperature(self, ctx):
+            return 0.7
+
+    agent = Dynamic()
+    res = run_async(lambda: arun(agent, "hi", context={"size": "large"}))
+    assert res.text == "ok"
+    body = replay.requests(name)[0].body
+    assert body["model"] == "large" and body["temperature"] == 0.7
+    assert [t["function"]["name"] for t in body["tools"]] == ["ping"]
+    assert callable(agent.model)  # the agent itself is untouched

@@ -119,6 +119,10 @@ class Repl:
         return 0
 
     async def _loop(self, session: Any) -> None:
+        first = (getattr(self.opts, "prompt", "") or "").strip()
+        if first:  # `loomex chat "Find all TODOs"`: the first message, then the prompt
+            print(f"› {first}", file=sys.stderr)
+            await self.turn(first)
         while not self.ended.signum:
             try:
                 text = await session.prompt_async("› ", default=self.prefill)

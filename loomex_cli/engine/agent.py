@@ -112,3 +112,25 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"<{self.name} model={self.model!r}>"
+
+
+#: settings a subclass may define as methods ``def model(self, ctx) -> str`` (the seed's
+#: callbacks) instead of attributes
+CALLABLE_SETTINGS = ("model", "tools", "temperature", "max_steps", "max_tokens", "max_cost",
+                     "extra_body", "stream", "base_url", "api_key", "context_window",
+                     "reserve_tokens", "tool_timeout", "compaction")
+
+
+def settle(agent: Agent, ctx: RunContext) -> Agent:
+    """The agent with each setting that is a method replaced by its value for this run (a
+    shallow copy; the agent itself is untouched). The same agent when none is a method."""
+    import inspect
+    dynamic = {k: v for k in CALLABLE_SETTINGS
+               if inspect.ismethod(v := getattr(agent, k, None))}
+    if not dynamic:
+        return agent
+    import copy
+    settled = copy.copy(agent)
+    for k, fn in dynamic.items():
+        setattr(settled, k, fn(ctx))
+    return settled

@@ -28,7 +28,7 @@ from ..wire.providers import Route
 from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
 from . import telemetry
-from .agent import Agent, Approval, RunContext, StepInfo
+from .agent import Agent, Approval, RunContext, StepInfo, settle
 from .events import (MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDelta, Retrying,
                      RunError, RunFinished, RunStart, StepFinish, StepStart, TextDelta,
                      ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult, ToolStart)
@@ -68,6 +68,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     ``model`` is the agent's model already resolved (the CLI passes the one it announced);
     without it the agent's model string is resolved here, exactly as the CLI does."""
     agent = agent() if isinstance(agent, type) else agent
+    agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
     dispatcher = Dispatcher([sink, sink_if_enabled()])
     run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
