@@ -37,7 +37,7 @@ from .repair import complete_history
 from .result import RunResult
 from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
-from .telemetry_sink import sink_if_enabled
+from .telemetry_sink import sink_if_enabled, tracing_sink
 from .tools import Tool, ToolError, as_tool, format_result, validate
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -70,7 +70,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     agent = agent() if isinstance(agent, type) else agent
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
-    dispatcher = Dispatcher([sink, sink_if_enabled()])
+    dispatcher = Dispatcher([sink, sink_if_enabled(), tracing_sink()])
     run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
     msgs, result, emit = run.messages, run.result, run.emit
     tools = {t.name: t for t in map(as_tool, agent.tools)}

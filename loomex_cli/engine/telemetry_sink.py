@@ -8,8 +8,9 @@ measurements and its metadata. Every event also carries ``run_id`` in its metada
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import telemetry
 from .events import (Compacted, MessageAdded, ModelCallFinish, ModelCallStart,
@@ -126,3 +127,35 @@ class TelemetrySink:
 def sink_if_enabled() -> TelemetrySink | None:
     """A sink for the next run when any telemetry handler is attached (else None: no cost)."""
     return TelemetrySink() if telemetry.handlers() else None
+
+
+#: makes a run's OpenTelemetry sink (set by ``engine.otel.instrument``); None: no tracing
+_tracing: Callable[[], Any] | None = None
+_env_checked = False
+OTEL_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def set_tracing(factory: Callable[[], Any] | None) -> None:
+    global _tracing, _env_checked
+    _tracing = factory
+    _env_checked = factory is not None
+
+
+def tracing_sink() -> Any:
+    """The next run's OpenTelemetry sink, or None. The first run of a process whose
+    environment names an OTLP endpoint switches tracing on (importing opentelemetry then,
+    and only then)."""
+    global _env_checked
+    if _tracing is None and not _env_checked:
+        _env_checked = True
+        if any(os.environ.get(v) for v in OTEL_ENV):
+            try:
+                from . import otel  # needs loomex[otel]
+            except ImportError:
+                import logging
+                logging.getLogger("loomex").warning(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
+                    "(pip install 'loomex[otel]'): runs are not traced")
+                return None
+            otel.instrument_from_env()
+    return _tracing() if _tracing is not None else None
