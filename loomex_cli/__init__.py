@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "StepStart": "engine.events", "StepFinish": "engine.events", "Retrying": "engine.events",
     "RunError": "engine.events", "RunFinished": "engine.events",
     "MessageAdded": "engine.events", "Compacted": "engine.events",
+    "RunStart": "engine.events", "ModelCallStart": "engine.events",
+    "ModelCallFinish": "engine.events", "ToolStart": "engine.events",
     "LoomexError": "errors", "ConfigError": "errors", "ProviderError": "errors",
     "AuthError": "errors", "NotFoundError": "errors",
     "BadRequestError": "errors", "ContextLengthError": "errors",

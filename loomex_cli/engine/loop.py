@@ -37,6 +37,7 @@ from .repair import complete_history
 from .result import RunResult
 from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
+from .terminal import terminal_asker
 from .telemetry_sink import sink_if_enabled, tracing_sink
 from .tools import Tool, ToolError, as_tool, format_result, validate
 
@@ -61,12 +62,14 @@ def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict
 
 async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
                *, sink: Any = None, context: dict[str, Any] | None = None,
-               ask_human: Callable[[str], Any] | None = None,
+               ask_human: Callable[[str], Any] | None | str = "terminal",
                approver: Callable[..., Any] | None = None, max_steps: int | None = None,
                route: Route | None = None, model: ResolvedModel | None = None) -> RunResult:
     """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string).
     ``model`` is the agent's model already resolved (the CLI passes the one it announced);
-    without it the agent's model string is resolved here, exactly as the CLI does."""
+    without it the agent's model string is resolved here, exactly as the CLI does.
+    ``ask_human`` answers the ``human`` tool; by default the question is asked on the
+    terminal when there is one (None: nobody answers)."""
     agent = agent() if isinstance(agent, type) else agent
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
@@ -123,7 +126,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
 
 def _start(agent: Agent, resolved: ResolvedModel,
            messages: Iterable[Message | dict[str, Any]] | str, emit: Callable[[Any], None],
-           context: dict[str, Any] | None, ask_human: Callable[[str], Any] | None,
+           context: dict[str, Any] | None, ask_human: Callable[[str], Any] | None | str,
            approver: Callable[..., Any] | None) -> RunState:
     """The run's state: the messages (a history left without tool results is completed, the
     system prompt put first), its context, and an empty result."""
@@ -131,6 +134,9 @@ def _start(agent: Agent, resolved: ResolvedModel,
         messages = [Message.user(messages)]
     msgs = complete_history([m if isinstance(m, Message) else Message.from_dict(m)
                              for m in messages])  # a call left without a result gets one
+    if ask_human == "terminal":
+        ask_human = terminal_asker() if any(t.name == "human" for t in map(as_tool, agent.tools)) \
+            else None
     ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
                      ask_human=ask_human, approver=approver)
     sp = agent.system_prompt
