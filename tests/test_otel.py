@@ -176,7 +176,7 @@ import json, sys
 from loomex_cli import Agent, arun, run
 from loomex_cli.engine import loop  # the whole loop, imported
 import loomex_cli.engine.telemetry_sink as ts
-ts.tracing_sink()
+ts.tracing_sink(); loop._tracing()
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("opentelemetry"))))
 """
 

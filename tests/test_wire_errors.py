@@ -104,7 +104,7 @@ def test_429_recording_is_retried_then_raised(replay, fixtures_dir):
     with pytest.raises(RateLimitError) as ei:
         run_async(lambda: arun(agent, "hi", sink=events.append))
     assert len(replay.requests(sname)) == 3
-    assert [ev.attempt for ev in events if ev.type == "retry"] == [1, 2]
+    assert [ev.attempt for ev in events if ev.type == "retrying"] == [1, 2]
     assert "temporarily rate-limited upstream" in ei.value.message
 
 

@@ -203,7 +203,7 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
 
 
 @app.command(help="An interactive conversation (the REPL).")
-def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="A first message, sent as the REPL starts (the seed's `loomex chat --tools bash,grep \"Find all TODOs\"`)"),
+def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="A first message, sent as the REPL starts (`loomex chat --tools bash,grep \"Find all TODOs\"`)"),
          interactive: bool = typer.Option(True, "-i", "--interactive", help="Accepted for compatibility; chat is always interactive"),
          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,

@@ -38,7 +38,7 @@ from .result import RunResult
 from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
 from .terminal import terminal_asker
-from .telemetry_sink import sink_if_enabled, tracing_sink
+from .telemetry_sink import sink_if_enabled, tracing_from_env, tracing_sink
 from .tools import Tool, ToolError, as_tool, format_result, validate
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -73,7 +73,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     agent = agent() if isinstance(agent, type) else agent
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
-    dispatcher = Dispatcher([sink, sink_if_enabled(), tracing_sink()])
+    dispatcher = Dispatcher([sink, sink_if_enabled(), _tracing()])
     run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
     msgs, result, emit = run.messages, run.result, run.emit
     tools = {t.name: t for t in map(as_tool, agent.tools)}
@@ -122,6 +122,22 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     _finish(result, started, result.finish_reason, None, run.ctx, agent, emit)
     await _close(dispatcher)
     return result
+
+
+def _tracing() -> Any:
+    """The run's OpenTelemetry sink, if tracing is on (``$OTEL_EXPORTER_OTLP_ENDPOINT`` turns
+    it on at the first run: only then is opentelemetry imported)."""
+    if tracing_from_env():
+        try:
+            from . import otel  # needs loomex[otel]
+        except ImportError:
+            import logging
+            logging.getLogger("loomex").warning(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
+                "(pip install 'loomex[otel]'): runs are not traced")
+            return None
+        otel.instrument_from_env()
+    return tracing_sink()
 
 
 def _start(agent: Agent, resolved: ResolvedModel,

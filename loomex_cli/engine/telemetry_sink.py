@@ -142,20 +142,16 @@ def set_tracing(factory: Callable[[], Any] | None) -> None:
 
 
 def tracing_sink() -> Any:
-    """The next run's OpenTelemetry sink, or None. The first run of a process whose
-    environment names an OTLP endpoint switches tracing on (importing opentelemetry then,
-    and only then)."""
-    global _env_checked
-    if _tracing is None and not _env_checked:
-        _env_checked = True
-        if any(os.environ.get(v) for v in OTEL_ENV):
-            try:
-                from . import otel  # needs loomex[otel]
-            except ImportError:
-                import logging
-                logging.getLogger("loomex").warning(
-                    "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
-                    "(pip install 'loomex[otel]'): runs are not traced")
-                return None
-            otel.instrument_from_env()
+    """The next run's OpenTelemetry sink, or None (``engine.otel`` sets the factory; the loop
+    switches it on from the environment)."""
     return _tracing() if _tracing is not None else None
+
+
+def tracing_from_env() -> bool:
+    """True once, for the first run of a process whose environment names an OTLP endpoint and
+    that has no tracing yet: the caller then imports ``engine.otel`` (and only then)."""
+    global _env_checked
+    if _tracing is not None or _env_checked:
+        return False
+    _env_checked = True
+    return any(os.environ.get(v) for v in OTEL_ENV)
