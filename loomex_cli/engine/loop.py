@@ -8,55 +8,38 @@ Every failure inside a tool becomes a tool result the model can read. Cancelling
 stops promptly, cancels running tools and leaves the messages consistent: every tool call has
 a result, and what was streamed of an interrupted answer is kept. An exception (or a
 cancellation) that leaves ``arun`` carries the partial :class:`RunResult` as ``.result``.
+
+What happens to the context before each call (compaction, the cost budget) is in
+context_steps.py; running a step's tool calls is tool_calls.py; the model is resolved by
+wire/resolve.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-import inspect
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
+from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire.providers import Route
 from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
-from . import telemetry
-from .agent import Agent, Approval, RunContext, StepInfo, settle
+from .agent import Agent, RunContext, StepInfo, settle
+from .context_steps import ContextStep, RunState, default_steps
 from .events import (MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDelta, Retrying,
                      RunError, RunFinished, RunStart, StepFinish, StepStart, TextDelta,
-                     ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult, ToolStart)
+                     ToolCallComplete, ToolCallDelta, ToolCallStart)
 from .messages import Message, ToolCall
 from .repair import complete_history
 from .result import RunResult
-from .context_steps import ContextStep, RunState, default_steps
 from .sinks import Dispatcher
-from .terminal import terminal_asker
 from .telemetry_sink import sink_if_enabled, tracing_from_env, tracing_sink
-from .tools import Tool, ToolError, as_tool, format_result, validate
-
-_EXECUTOR: ThreadPoolExecutor | None = None
-#: worker threads for blocking (``def``) tools; the default pool has only cpu+4 workers
-TOOL_THREADS = 64
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="loomex-tool")
-    return _EXECUTOR
-
-
-def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-    if telemetry.enabled(event):
-        telemetry.execute(event, measurements, metadata)
-
+from .terminal import terminal_asker
+from .tool_calls import run_tools
+from .tools import as_tool
 
 # -- public entry points ------------------------------------------------------------
 
@@ -74,7 +57,11 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
     dispatcher = Dispatcher([sink, sink_if_enabled(), _tracing()])
-    run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
+    try:
+        run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
+    except BaseException:
+        await _close(dispatcher)
+        raise
     msgs, result, emit = run.messages, run.result, run.emit
     tools = {t.name: t for t in map(as_tool, agent.tools)}
     specs = [t.spec() for t in tools.values()] or None
@@ -103,7 +90,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             result.step_usage.append(turn.usage or {})
             tool_results: list[Message] = []
             if assistant.tool_calls:
-                tool_results = await _run_tools(assistant.tool_calls, tools, agent, run.ctx,
+                tool_results = await run_tools(assistant.tool_calls, tools, agent, run.ctx,
                                                 emit, step, msgs)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
                             len(assistant.tool_calls or ()), step_cost))
@@ -283,113 +270,6 @@ def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step
         msgs.append(Message("assistant", text or None, reasoning=reasoning or None,
                             extra={"interrupted": why}))
         emit(MessageAdded(msgs[-1], step))
-
-
-# -- tools -------------------------------------------------------------------------
-
-async def _run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
-                     ctx: RunContext, emit: Any, step: int, msgs: list[Message]) -> list[Message]:
-    sem = asyncio.Semaphore(max(1, agent.max_parallel_tools))
-    tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem))
-             for c in calls]
-    try:
-        results = list(await asyncio.gather(*tasks))
-    except asyncio.CancelledError:
-        for t in tasks:
-            t.cancel()
-        await asyncio.wait(tasks, timeout=5)
-        results = []
-        for c, t in zip(calls, tasks):
-            if t.done() and not t.cancelled() and t.exception() is None:
-                results.append(t.result())
-            else:
-                text = "Error: the tool call was cancelled (the run was interrupted)."
-                emit(ToolResult(c.id, c.name, text, True, 0.0, step, "cancelled"))
-                results.append(Message.tool(c.id, text, c.name))
-        _add_results(msgs, results, emit, step)
-        raise
-    _add_results(msgs, results, emit, step)
-    return results
-
-
-def _add_results(msgs: list[Message], results: list[Message], emit: Any, step: int) -> None:
-    msgs.extend(results)
-    for m in results:
-        emit(MessageAdded(m, step))
-
-
-async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: RunContext,
-                   emit: Any, step: int, sem: asyncio.Semaphore) -> Message:
-    t0 = time.perf_counter()
-    meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
-    emit(ToolStart(call.id, call.name, step))
-    status = "ok"
-    tool = tools.get(call.name)
-    try:
-        if tool is None:
-            status = "unknown_tool"
-            known = ", ".join(tools) or "none"
-            raise ToolError(f"unknown tool '{call.name}'. Available tools: {known}.")
-        try:
-            args = call.parsed_arguments()
-        except ValueError as e:
-            status = "invalid_arguments"
-            raise ToolError(f"the arguments are not valid JSON ({e}): "
-                            f"{call.arguments[:200]!r}") from None
-        if not isinstance(args, dict):
-            status = "invalid_arguments"
-            raise ToolError("the arguments must be a JSON object")
-        problems = validate(args, tool.parameters)
-        if problems:
-            status = "invalid_arguments"
-            raise ToolError(f"invalid arguments for {tool.name}: " + "; ".join(problems[:8]))
-        args = tool.prepare(args, ctx)
-        if ctx.approver is not None and tool.needs_approval(args, ctx):
-            decision = await _approve(tool, args, ctx, meta)
-            if not decision.allowed:
-                status = "denied"
-                raise ToolError(f"denied: {decision.reason or 'not approved'}. The call did "
-                                "not run; do not retry it unchanged.")
-        timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
-        async with sem:
-            if tool.is_async:
-                work = tool.execute(args, ctx)
-            else:
-                cv = contextvars.copy_context()
-                work = asyncio.get_running_loop().run_in_executor(
-                    _executor(), functools.partial(cv.run, tool.execute, args, ctx))
-            try:
-                value = await asyncio.wait_for(work, timeout)
-            except TimeoutError:
-                status = "timeout"
-                raise ToolError(f"{tool.name} timed out after {timeout:g} s") from None
-            if inspect.isawaitable(value):
-                value = await value
-        content = format_result(value)
-        is_error = False
-    except asyncio.CancelledError:
-        raise
-    except ToolError as e:
-        content, is_error = f"Error: {e}", True
-        if status == "ok":
-            status = "error"
-    except Exception as e:  # noqa: BLE001 - every tool failure is a result the model reads
-        content, is_error, status = f"Error: {type(e).__name__}: {e}", True, "error"
-    duration = (time.perf_counter() - t0) * 1000
-    emit(ToolResult(call.id, call.name, content, is_error, duration, step, status))
-    return Message.tool(call.id, content, call.name)
-
-
-async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
-                   meta: dict[str, Any]) -> Approval:
-    answer = ctx.approver(tool, args, ctx)  # type: ignore[misc]
-    if inspect.isawaitable(answer):
-        answer = await answer
-    decision = answer if isinstance(answer, Approval) else Approval(bool(answer))
-    _emit_t(("loomex", "tool", "approval"), {},
-            {**meta, "allowed": decision.allowed, "reason": decision.reason,
-             "source": decision.source, "subject": tool.approval_subject(args, ctx)})
-    return decision
 
 
 # -- the end -------------------------------------------------------------------------
