@@ -28,12 +28,14 @@ _EXPORTS: dict[str, str] = {
     "StepStart": "engine.events", "StepFinish": "engine.events", "Retrying": "engine.events",
     "RunError": "engine.events", "RunFinished": "engine.events",
     "MessageAdded": "engine.events", "Compacted": "engine.events",
-    "LoomexError": "wire.errors", "ConfigError": "wire.errors", "ProviderError": "wire.errors",
-    "AuthError": "wire.errors", "NotFoundError": "wire.errors",
-    "BadRequestError": "wire.errors", "ContextLengthError": "wire.errors",
-    "RateLimitError": "wire.errors", "ServerError": "wire.errors",
-    "ConnectError": "wire.errors", "StreamError": "wire.errors",
-    "IdleTimeoutError": "wire.errors",
+    "RunStart": "engine.events", "ModelCallStart": "engine.events",
+    "ModelCallFinish": "engine.events", "ToolStart": "engine.events",
+    "LoomexError": "errors", "ConfigError": "errors", "ProviderError": "errors",
+    "AuthError": "errors", "NotFoundError": "errors",
+    "BadRequestError": "errors", "ContextLengthError": "errors",
+    "RateLimitError": "errors", "ServerError": "errors",
+    "ConnectError": "errors", "StreamError": "errors",
+    "IdleTimeoutError": "errors",
     "RetryPolicy": "wire.retry",
     "mcp_tools": "mcp",
 }
@@ -67,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.messages import Message, ToolCall
     from .engine.result import RunResult
     from .engine.tools import Tool, ToolError, tool
-    from .wire.errors import (AuthError, BadRequestError, ConfigError, ConnectError,
+    from .errors import (AuthError, BadRequestError, ConfigError, ConnectError,
                               ContextLengthError, IdleTimeoutError, LoomexError, NotFoundError,
                               ProviderError, RateLimitError, ServerError, StreamError)
     from .wire.retry import RetryPolicy

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from loomex_cli.cli import ask
+from loomex_cli.engine import terminal
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="ptys are POSIX")
 
@@ -19,7 +20,7 @@ def tty(request, monkeypatch):
     """(master fd, the name of the pty's terminal end, now what ask.TTY opens)."""
     master, slave = os.openpty()
     name = os.ttyname(slave)
-    monkeypatch.setattr(ask, "TTY", name)
+    monkeypatch.setattr(terminal, "TTY", name)
     if request.param == "polled":  # as on macOS, where kqueue cannot watch a terminal
         def refuse(self, fd, cb, *args):
             raise OSError(22, "Invalid argument")
@@ -74,3 +75,33 @@ def test_a_pending_question_is_cancelled_at_once(tty):
             await asyncio.wait_for(asker, 30)  # a guard against a hang, not a timing
 
     asyncio.run(main())  # and asyncio.run returns: no worker thread is left blocked
+
+
+def test_a_library_run_asks_the_human_tool_on_the_terminal(tty, replay):
+    """arun without ask_human: the human tool's question goes to the terminal (cleaned of
+    control characters), and the typed answer is the tool's result."""
+    from helpers import make_agent
+    from replay_server import Reply
+
+    from loomex_cli import arun
+    from loomex_cli.tools.human import HumanTool
+    name, url = replay.new_script([
+        Reply.tool_calls([("h1", "human", {"question": "Which DB?\x1b[2J"})]),
+        Reply.text("ok")], prefix="lib-human")
+    seen = bytearray()
+
+    async def main():
+        run = asyncio.ensure_future(arun(make_agent(url, tools=[HumanTool()]), "go"))
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            seen.extend(read_screen(tty))
+            if b"> " in seen:
+                break
+        os.write(tty, b"Postgres\n")
+        return await asyncio.wait_for(run, 30)
+
+    res = asyncio.run(main())
+    assert res.text == "ok"
+    assert b"Which DB?" in seen and b"\x1b[2J" not in seen
+    tool_msg = replay.requests(name)[1].body["messages"][-1]
+    assert tool_msg == {"role": "tool", "content": "Postgres", "tool_call_id": "h1"}

@@ -16,6 +16,7 @@ from replay_server import Reply, fixture_names, load_fixture
 
 from loomex_cli import (BadRequestError, Message, ProviderError, RunFinished, StepFinish,
                         StepStart, TextDelta, ToolCallComplete, ToolCallStart, arun, run)
+from loomex_cli.engine.events import RunStart
 from loomex_cli.wire import client
 
 ALL = fixture_names()
@@ -236,7 +237,8 @@ def test_recording_through_run(name, replay, fixtures_dir):
     assert [m.tool_call_id for m in tool_msgs] == [tc.id for tc in msg.tool_calls or []]
     assert all(m.role == "tool" and m.content.startswith("Error: unknown tool") for m in tool_msgs)
     # events
-    assert isinstance(events[0], StepStart) and isinstance(events[-1], RunFinished)
+    assert isinstance(events[0], RunStart) and isinstance(events[1], StepStart)
+    assert isinstance(events[-1], RunFinished)
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == ref.text
     starts = [e for e in events if isinstance(e, ToolCallStart)]
     done = [e for e in events if isinstance(e, ToolCallComplete)]

@@ -68,7 +68,7 @@ def test_long_run_never_exceeds_the_window_nor_splits_pairs(replay):
     url = replay.responder(name, reader(pages=14))
     seen: list = []
     telemetry.attach("compact-test", [("loomex", "context", "compact")],
-                     lambda e, m, md: seen.append(m))
+                     lambda e, m, md: seen.append({**m, **md}))
     events: list = []
     try:
         agent = Agent(model="openai/m", base_url=url, api_key="k", tools=[fetch],
@@ -143,7 +143,8 @@ def test_a_second_overflow_is_a_clear_error(replay):
     with pytest.raises(ContextLengthError) as err:
         asyncio.run(arun(agent, [*history, Message.user("again")]))
     assert "even after compaction" in str(err.value)
-    assert err.value.exit_code == 5
+    from loomex_cli.cli.exits import code_for
+    assert code_for(err.value) == 5
 
 
 def test_split_point_on_a_thousand_messages():

@@ -53,7 +53,7 @@ def test_simple_tool_round_trip(replay):
         "properties": {"a": {"type": "integer", "description": "the first"},
                        "b": {"type": "integer", "description": "the second"}}}
     assert sent[1]["messages"][2:] == [
-        {"role": "assistant", "content": None, "tool_calls": [
+        {"role": "assistant", "tool_calls": [  # no "content": null (strict servers)
             {"id": "call_1", "type": "function",
              "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]},
         {"role": "tool", "content": "5", "tool_call_id": "call_1"}]
@@ -259,7 +259,12 @@ def test_event_order(replay):
                                 Reply.text("3 and 7")], prefix="order")
     events: list = []
     run_async(lambda: arun(make_agent(url, tools=[add]), "go", sink=events.append))
-    kinds = [e.type for e in events]
+    assert events[0].type == "run_start"
+    assert [e.type for e in events if e.type.startswith("model_call")] == \
+        ["model_call_start", "model_call_finish"] * 2
+    assert [e.type for e in events].count("tool_start") == 2
+    kinds = [e.type for e in events if e.type not in
+             ("run_start", "model_call_start", "model_call_finish", "tool_start")]
     # step 1: start, text, two calls streamed, completes, results, finish
     s1 = kinds[:kinds.index("step_finish") + 1]
     assert s1[0] == "step_start" and s1[1] == "text_delta"
@@ -268,8 +273,8 @@ def test_event_order(replay):
     assert s1.count("tool_call_complete") == 2 and s1.count("tool_result") == 2
     rest = kinds[len(s1):]
     assert rest[0] == "step_start" and "text_delta" in rest
-    assert rest[-2:] == ["step_finish", "finished"]
-    assert kinds.count("finished") == 1
+    assert rest[-2:] == ["step_finish", "run_finished"]
+    assert kinds.count("run_finished") == 1
     starts = [e for e in events if isinstance(e, StepStart)]
     assert [(s.step, s.message_count) for s in starts] == [(1, 1), (2, 4)]
     fins = [e for e in events if isinstance(e, StepFinish)]

@@ -256,3 +256,21 @@ def test_compact_never_makes_the_context_bigger(term, replay, tmp_path):
     last = replay.requests(name)[-1].body["messages"]
     assert [m["content"] for m in last if m["role"] == "user"] == ["q one", "q two", "q three", "q four"]
     assert not any("SUMMARY" in (m.get("content") or "") for m in last)
+
+
+def test_chat_with_a_first_message_sends_it_then_prompts(term, replay, tmp_path):
+    """The seed's form: `loomex chat --tools bash,grep "Find all TODOs"`."""
+    name, url = replay.new_script([Reply.text("Found 2 TODOs."), Reply.text("Bye.")],
+                                  prefix="repl-first")
+    env = CliEnv(tmp_path, url)
+    t = term(env, "--tools", "bash,grep", "Find all TODOs")
+    t.wait_for("Found 2 TODOs.")
+    first = replay.requests(name)[0].body
+    assert first["messages"][-1] == {"role": "user", "content": "Find all TODOs"}
+    assert {tl["function"]["name"] for tl in first["tools"]} == {"bash", "grep"}
+    t.wait_for("›", after=1)
+    t.type("thanks")
+    t.keys("Enter")
+    t.wait_for("Bye.")
+    assert [m["role"] for m in replay.requests(name)[1].body["messages"]][-3:] == \
+        ["user", "assistant", "user"]

@@ -3,6 +3,8 @@ processes writing at once, and a SIGKILL mid-run."""
 
 from __future__ import annotations
 
+from loomex_cli.cli.exits import code_for
+
 import json
 import os
 import signal
@@ -201,13 +203,13 @@ def test_resolve_prefixes(store: Store) -> None:
     clash = next(v for v in by_first.values() if len(v) > 1)
     with pytest.raises(UnknownConversation, match="ambiguous") as e:
         store.resolve(clash[0][0])
-    assert e.value.exit_code == 2 and clash[0] in str(e.value)
+    assert code_for(e.value) == 2 and clash[0] in str(e.value)
     unique = next((v[0] for v in by_first.values() if len(v) == 1), None)
     if unique:
         assert store.resolve(unique[:1]) == unique
     with pytest.raises(UnknownConversation, match="no saved conversation") as e:
         store.resolve("zzzz")
-    assert e.value.exit_code == 2
+    assert code_for(e.value) == 2
     with pytest.raises(UnknownConversation):
         store.resolve("")
     with pytest.raises(UnknownConversation):

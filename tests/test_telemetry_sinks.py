@@ -14,7 +14,9 @@ from replay_server import Reply
 
 from loomex_cli import (RunFinished, StepFinish, StepStart, TextDelta, ToolCallComplete,
                         ToolCallDelta, ToolCallStart, ToolResult, arun, telemetry, tool)
-from loomex_cli.engine.events import MessageAdded, event_to_dict
+from loomex_cli.engine.events import (ALL_EVENTS, MessageAdded, ModelCallFinish, ModelCallStart,
+                                     RunStart, ToolStart, event_to_dict)
+from loomex_cli.engine.telemetry_sink import TABLE
 
 
 @tool
@@ -33,9 +35,11 @@ def _two_step(replay, prefix):
 
 
 EXPECTED_ORDER = (
-    [StepStart, TextDelta, ToolCallStart, ToolCallDelta, ToolCallDelta, MessageAdded,
-     ToolCallComplete, ToolResult, MessageAdded, StepFinish,
-     StepStart, TextDelta, TextDelta, TextDelta, MessageAdded, StepFinish, RunFinished])
+    [RunStart, StepStart, ModelCallStart, TextDelta, ToolCallStart, ToolCallDelta, ToolCallDelta,
+     ModelCallFinish, MessageAdded, ToolCallComplete, ToolStart, ToolResult, MessageAdded,
+     StepFinish,
+     StepStart, ModelCallStart, TextDelta, TextDelta, TextDelta, ModelCallFinish, MessageAdded,
+     StepFinish, RunFinished])
 
 
 def test_event_order(replay):
@@ -101,7 +105,7 @@ def test_a_raising_sink_is_detached_and_the_run_goes_on(replay, caplog):
                                  sink=[bad, good.append, bad_async]))
     assert res.text == "It is 3." and res.finish_reason == "stop"
     assert [type(e) for e in good] == EXPECTED_ORDER
-    assert calls == {"bad": 2, "bad_async": 1}  # detached at their first failure
+    assert calls == {"bad": 4, "bad_async": 1}  # detached at their first failure (4th event)
     assert "RuntimeError" in caplog.text and "ValueError" in caplog.text
 
 
@@ -170,19 +174,24 @@ def test_the_eleven_events_and_their_fields(replay, collected):
     res = run_async(lambda: arun(agent, "go", approver=lambda t, args, ctx: True))
     assert res.text == "done"
     names = [n for n, _, _ in collected]
-    assert set(names) == {"agent.start", "agent.stop", "step.start", "step.stop", "llm.start",
-                          "llm.stop", "llm.retry", "tool.start", "tool.stop", "tool.error",
-                          "tool.approval"}
+    assert set(names) == set(TABLE) - {"context.compact"} | {"tool.approval"}
     assert names[0] == "agent.start" and names[-1] == "agent.stop"
+    # every event has exactly the table's measurements and metadata (tool.approval is apart)
+    for n, m, md in collected:
+        if n != "tool.approval":
+            assert (set(m), set(md)) == TABLE[n], n
 
     def one(name):
         return [(m, md) for n, m, md in collected if n == name]
     [(m, md)] = one("agent.start")
     assert md["model"] == "test/m" and md["agent"] == "Agent" and md["run_id"]
+    assert md["context"] == {} and m["system_time"] > 0
     run_id = md["run_id"]
     [(m, md)] = one("agent.stop")
-    assert m["duration"] > 0 and md["steps"] == 2 and md["finish_reason"] == "stop"
-    assert [md["step"] for _, md in one("step.start")] == [1, 2]
+    assert m["duration"] > 0 and m["steps"] == 2 and md["finish_reason"] == "stop"
+    assert md["result"] is res and md["agent"] == "Agent"
+    assert [(md["agent"], md["step"]) for _, md in one("step.start")] == [("Agent", 1),
+                                                                         ("Agent", 2)]
     assert [(md["step"], md["finish_reason"]) for _, md in one("step.stop")] == \
         [(1, "tool_calls"), (2, "stop")]
     assert all(m["duration"] >= 0 for m, _ in one("step.stop"))
@@ -194,15 +203,86 @@ def test_the_eleven_events_and_their_fields(replay, collected):
     assert all(m["duration"] > 0 for m, _ in stops)
     [(m, md)] = one("llm.retry")
     assert m["delay_ms"] > 0 and md["attempt"] == 1 and "busy" in md["error"]
-    assert {md["tool"] for _, md in one("tool.start")} == {"save", "broken"}
+    assert md["model"] == "test/m"
+    assert {(md["tool"], md["tool_call_id"]) for _, md in one("tool.start")} == \
+        {("save", "c1"), ("broken", "c2")}
     stops = {md["tool"]: (m, md) for m, md in one("tool.stop")}
     assert stops["save"][1]["is_error"] is False and stops["broken"][1]["is_error"] is True
     assert all(m["duration"] >= 0 for m, _ in stops.values())
     [(m, md)] = one("tool.error")
-    assert md["tool"] == "broken" and md["call_id"] == "c2" and "RuntimeError: no" in md["error"]
+    assert md["tool"] == "broken" and md["tool_call_id"] == "c2"
+    assert "RuntimeError: no" in md["error"]
     [(m, md)] = one("tool.approval")
     assert md["tool"] == "save" and md["allowed"] is True
     assert all(md["run_id"] == run_id for _, _, md in collected)
+
+
+def test_llm_stop_and_step_stop_on_failure(replay, collected):
+    _, url = replay.new_script([Reply.json({"error": {"message": "bad"}}, status=400)],
+                               prefix="telemetry-fail")
+    with pytest.raises(Exception):
+        run_async(lambda: arun(make_agent(url), "go"))
+    names = [n for n, _, _ in collected]
+    assert names == ["agent.start", "step.start", "llm.start", "llm.stop", "step.stop",
+                     "agent.stop"]
+    by = {n: md for n, _, md in collected}
+    assert by["llm.stop"]["finish_reason"] == "error"
+    assert by["step.stop"]["finish_reason"] == "error"
+    assert by["agent.stop"]["finish_reason"] == "error"
+    for n, m, md in collected:
+        assert (set(m), set(md)) == TABLE[n], n
+
+
+def test_event_type_strings_follow_the_class_names():
+    import re
+    for cls in ALL_EVENTS:
+        assert cls.type == re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower(), cls
+
+
+def _one_of_each():
+    from loomex_cli.engine.events import (Compacted, ReasoningDelta, Retrying, RunError)
+    from loomex_cli.engine.result import RunResult
+    from loomex_cli import Message
+    samples = [RunStart("A", "p/m", "r1"), StepStart(1, "p/m", 1), ModelCallStart(1, "p/m", 1),
+               TextDelta("x", 1), ReasoningDelta("y", 1), ToolCallStart("c", "t", 0, 1),
+               ToolCallDelta("c", 0, "{", 1), ToolCallComplete("c", "t", "{}", 0, 1),
+               ModelCallFinish(1, "p/m", "tool_calls"), MessageAdded(Message.user("u"), 1),
+               ToolStart("c", "t", 1), ToolResult("c", "t", "ok", False, 1.0, 1),
+               ToolResult("d", "t", "Error: no", True, 1.0, 1, "error"),
+               Retrying(1, 1, 0.5, "busy"), Compacted(10, 5, 2, 1, True, 1),
+               StepFinish(1, "stop"), RunError("boom", "provider"),
+               RunFinished(RunResult([Message.user("u")]))]
+    assert {type(e) for e in samples} == set(ALL_EVENTS)  # a new event class needs a sample
+    return samples
+
+
+def test_every_consumer_handles_every_event(tmp_path):
+    """Each consumer takes one of every event class without failing: the telemetry sink
+    matches exhaustively (an unknown class is a TypeError), the others must not crash."""
+    import io
+    from loomex_cli.cli.render import JsonOutput
+    from loomex_cli.engine.telemetry_sink import TelemetrySink
+    got: list = []
+    telemetry.attach("exhaustive", telemetry.EVENTS, lambda ev, m, md: got.append(ev))
+    try:
+        sink = TelemetrySink()
+        for e in _one_of_each():
+            sink(e)
+    finally:
+        telemetry.detach("exhaustive")
+    assert {".".join(e[1:]) for e in got} == set(TABLE)
+    with pytest.raises(TypeError):
+        sink(object())
+    out = io.StringIO()
+    j = JsonOutput(out)
+    for e in _one_of_each():
+        j(e)
+        if not isinstance(e, (RunStart, RunFinished)):
+            assert event_to_dict(e)["type"] == e.type
+    from loomex_cli.web.protocol import UIMessageStream
+    enc = UIMessageStream()
+    for e in _one_of_each():
+        enc.event(e)
 
 
 def test_a_raising_handler_is_detached(replay, caplog, collected):

@@ -77,9 +77,16 @@ def test_error_recording_is_typed(name, replay, fixtures_dir, caplog):
 
 
 def test_exit_codes_and_kinds():
-    assert AuthError("x").exit_code == 4 and AuthError("x").kind == "auth"
-    assert NotFoundError("x").exit_code == 3
-    assert RateLimitError("x").exit_code == 6
+    from loomex_cli.cli.exits import code_for
+    from loomex_cli.errors import ConfigError, LoomexError, StoreError, UnknownConversation
+    assert code_for(AuthError("x")) == 4 and AuthError("x").kind == "auth"
+    assert code_for(NotFoundError("x")) == 3 and code_for(ConfigError("x")) == 3
+    assert code_for(RateLimitError("x")) == 6
+    assert code_for(ContextLengthError("x")) == 5 and code_for(ServerError("x")) == 5
+    assert code_for(StoreError("x")) == 1 and code_for(UnknownConversation("x")) == 2
+    assert code_for(LoomexError("x")) == 1 and code_for(ValueError("x")) == 1
+    # the errors carry no exit code: the CLI alone decides them
+    assert not any(hasattr(c, "exit_code") for c in (AuthError, StoreError, LoomexError))
     assert error_for_status(400, "This model's maximum context length is 8192 tokens").__class__ \
         is ContextLengthError
     assert error_for_status(400, "x", code="context_length_exceeded").__class__ is ContextLengthError
@@ -97,7 +104,7 @@ def test_429_recording_is_retried_then_raised(replay, fixtures_dir):
     with pytest.raises(RateLimitError) as ei:
         run_async(lambda: arun(agent, "hi", sink=events.append))
     assert len(replay.requests(sname)) == 3
-    assert [ev.attempt for ev in events if ev.type == "retry"] == [1, 2]
+    assert [ev.attempt for ev in events if ev.type == "retrying"] == [1, 2]
     assert "temporarily rate-limited upstream" in ei.value.message
 
 

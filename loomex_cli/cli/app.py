@@ -142,7 +142,7 @@ def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
         silence_stdout()
         raise typer.Exit(BROKEN_PIPE) from None
     except Exception as e:  # noqa: BLE001
-        from ..wire.errors import LoomexError
+        from ..errors import LoomexError
         if debug:
             import traceback
             traceback.print_exc()
@@ -203,7 +203,8 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
 
 
 @app.command(help="An interactive conversation (the REPL).")
-def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Accepted for compatibility; chat is always interactive"),
+def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="A first message, sent as the REPL starts (`loomex chat --tools bash,grep \"Find all TODOs\"`)"),
+         interactive: bool = typer.Option(True, "-i", "--interactive", help="Accepted for compatibility; chat is always interactive"),
          model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
          system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
          max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, yes: bool = YES,
@@ -216,7 +217,8 @@ def chat(interactive: bool = typer.Option(True, "-i", "--interactive", help="Acc
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
-                      resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw)
+                      resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw,
+                      prompt=first or "")
 
     def body() -> int:
         from .repl import run_repl

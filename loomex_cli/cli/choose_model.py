@@ -14,25 +14,8 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..wire.errors import ConfigError
-from ..wire.providers import LOCAL_PROVIDERS, PRESETS
-
-#: the model used for a provider when only its key is known (checked against the models.dev
-#: snapshot of 2026-07: tool-capable and not deprecated)
-DEFAULT_MODELS: dict[str, str] = {
-    "openai": "gpt-4.1-mini",
-    "openrouter": "anthropic/claude-sonnet-4",
-    "fireworks": "accounts/fireworks/models/kimi-k2p6",
-    "groq": "openai/gpt-oss-120b",
-    "deepseek": "deepseek-chat",
-    "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-    "mistral": "mistral-large-latest",
-    "moonshot": "kimi-k2-0905-preview",
-    "xai": "grok-4.3",
-    "cerebras": "gpt-oss-120b",
-    "deepinfra": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
-}
-
+from ..errors import ConfigError
+from ..wire.provider_table import DEFAULT_MODELS, LOCAL_PROVIDERS, PRESETS
 
 def choose_model(flag: str | None, config: dict[str, Any], keys: dict[str, str]) -> tuple[str, str]:
     """(model, why) following the documented order; ConfigError when nothing fits."""

@@ -36,11 +36,20 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
+#: error kind (``loomex_cli.errors``) -> exit code; a kind not listed: its class's parent's
+BY_KIND: dict[str, int] = {
+    "config": CONFIG, "not_found": CONFIG, "auth": AUTH, "rate_limited": RATE_LIMITED,
+    "provider": PROVIDER, "store": INTERNAL, "unknown_conversation": USAGE, "error": INTERNAL,
+}
+
+
 def code_for(error: BaseException) -> int:
-    """The exit code for an exception from the engine or the wire."""
-    code = getattr(error, "exit_code", None)
-    if isinstance(code, int):
-        return code
+    """The exit code for an exception from the engine or the wire (the CLI alone decides
+    them: the errors carry only their kind)."""
     if isinstance(error, CliError):
         return error.code
+    for cls in type(error).__mro__:
+        code = BY_KIND.get(getattr(cls, "kind", None) or "")
+        if code is not None and "kind" in vars(cls):
+            return code
     return INTERNAL

@@ -6,7 +6,7 @@ import sys
 
 from ..wire.config import (config_path, keys_path, load_config, load_keys, mask, read_toml,
                            take_warnings, update_keys)
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from ..wire.providers import key_env_for, known_providers, resolve_key
 from .exits import USAGE, fail, say
 from .stdin import stdin_kind

@@ -30,7 +30,7 @@ def run_once(opts: Any) -> int:
     if opts.verbose and setup.info is None:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
-            f"assuming a {agent.context_window:,}-token window")
+            f"assuming a {setup.resolved.context_window:,}-token window")
     # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
     # not after the build piped in has run for ten minutes
     piped = None
@@ -43,9 +43,9 @@ def run_once(opts: Any) -> int:
     if not text.strip():
         fail(NO_PROMPT, USAGE)
     est = len(text) // CHARS_PER_TOKEN
-    if est > agent.context_window:
+    if est > setup.resolved.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
-             f"({agent.context_window:,}); nothing was sent. Cut it down or pick a larger model",
+             f"({setup.resolved.context_window:,}); nothing was sent. Cut it down or pick a larger model",
              USAGE)
 
     from .pipes import PipeGuard
@@ -99,7 +99,7 @@ def run_once(opts: Any) -> int:
         say(describe(signum))
         return exit_code(signum)
     if error is not None:
-        from ..wire.errors import LoomexError
+        from ..errors import LoomexError
         if isinstance(error, LoomexError):
             say(str(error))
         else:
@@ -158,7 +158,7 @@ async def _run(agent: Any, setup: Setup, messages: list[Message], sink: Any, app
         with on_interrupt(task.cancel) as caught, \
                 on_broken_pipe(task.cancel):  # type: ignore[union-attr]
             result = await arun(agent, messages, sink=sink, approver=approver,
-                                ask_human=ask_human, route=setup.route)
+                                ask_human=ask_human, model=setup.resolved)
         return result, None, None
     except asyncio.CancelledError as e:
         return getattr(e, "result", None), e, caught.signum if caught else None

@@ -20,7 +20,7 @@ import json
 import sys
 from typing import Any, Iterator
 
-from ..engine.events import (ReasoningDelta, Retrying, RunFinished, StepStart, TextDelta,
+from ..engine.events import (ReasoningDelta, Retrying, RunFinished, RunStart, StepStart, TextDelta,
                              ToolCallComplete, ToolResult, event_to_dict)
 from .sanitize import Sanitizer, clean
 
@@ -134,8 +134,8 @@ class JsonOutput:
         self.out = stream or sys.stdout
 
     def __call__(self, event: Any) -> None:
-        if isinstance(event, RunFinished):
-            return  # the CLI writes the final result object itself (with cost and status)
+        if isinstance(event, (RunStart, RunFinished)):
+            return  # the CLI writes its own start and result objects (with cost and status)
         self.out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
         self.out.flush()
 

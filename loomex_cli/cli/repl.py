@@ -21,7 +21,7 @@ from typing import Any
 
 from ..engine.messages import Message
 from ..engine.result import add_usage
-from ..wire.errors import LoomexError
+from ..errors import LoomexError
 from .exits import CliError, say
 from .saving import drop_unanswered
 from .setup import Setup, stdout_is_tty
@@ -119,6 +119,10 @@ class Repl:
         return 0
 
     async def _loop(self, session: Any) -> None:
+        first = (getattr(self.opts, "prompt", "") or "").strip()
+        if first:  # `loomex chat "Find all TODOs"`: the first message, then the prompt
+            print(f"› {first}", file=sys.stderr)
+            await self.turn(first)
         while not self.ended.signum:
             try:
                 text = await session.prompt_async("› ", default=self.prefill)
@@ -161,7 +165,7 @@ class Repl:
             self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
             sink = [self.out, self.rec]
         from .interrupt import on_interrupt
-        task = asyncio.ensure_future(handle.call(user, sink=sink, route=self.setup.route))
+        task = asyncio.ensure_future(handle.call(user, sink=sink, model=self.setup.resolved))
         error: BaseException | None = None
         try:
             with on_interrupt(handle.cancel) as caught:
@@ -197,7 +201,7 @@ class Repl:
         from ..engine import compaction
         msgs = self.messages  # a copy: the conversation changes only if this is smaller
         spent: dict[str, Any] = {}
-        done = await compaction.fit(self.setup.agent(), self.setup.route, msgs,
+        done = await compaction.fit(self.setup.agent(), self.setup.resolved, msgs,
                                     compaction.Tracker(), lambda u: add_usage(spent, u),
                                     force=True, instructions=instructions,
                                     metadata={"source": "/compact"})

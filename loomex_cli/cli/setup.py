@@ -9,8 +9,9 @@ from typing import Any
 
 from ..engine.agent import Agent
 from ..wire.config import load_config, load_keys, take_warnings
-from ..wire.errors import ConfigError
-from ..wire.providers import Route, route
+from ..errors import ConfigError
+from ..wire.providers import Route
+from ..wire.resolve import ResolvedModel, resolve_model
 from .choose_model import choose_model
 from .exits import USAGE, fail, say
 
@@ -31,8 +32,8 @@ class Setup:
         for warning in take_warnings():  # unknown keys, a keys.toml others can read
             say(warning)
         self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
-        self.route: Route = route(self.model, self.config, self.keys)
-        self.info = self.lookup(self.model)
+        self.resolved: ResolvedModel = resolve_model(self.model, config=self.config,
+                                                     keys=self.keys)
         for f in getattr(opts, "mcp_config", None) or ():  # --mcp-config: MCP servers' JSON
             from ..mcp.registry import add_config_file
             add_config_file(f)
@@ -63,26 +64,20 @@ class Setup:
                       temperature=temp, max_steps=int(steps), stream=not o.no_stream,
                       retry=self.retry_policy(), model_info=self.info,
                       max_cost=float(max_cost) if max_cost is not None else None)
-        info = self.info
-        if info is not None and info.context_window:
-            agent.context_window = min(info.context_window, info.max_input or info.context_window)
-            if info.max_output:
-                agent.reserve_tokens = min(info.max_output, agent.context_window // 4)
-            if info.temperature is False:
-                agent.temperature = None  # the model refuses the parameter
+        info = self.info  # the window, reserve and temperature come from self.resolved in arun
         if agent.max_cost is not None and (info is None or info.cost is None):
             raise ConfigError(f"--max-cost needs prices, and the price of {self.model} is "
                               "unknown (not in the models.dev catalogue)")
         return agent
 
-    @staticmethod
-    def lookup(model: str) -> Any:
+    @property
+    def route(self) -> Route:
+        return self.resolved.route
+
+    @property
+    def info(self) -> Any:
         """The model's metadata from the registry (None: unknown, or offline with no cache)."""
-        from ..wire import registry
-        try:
-            return registry.lookup(model)
-        except Exception:  # noqa: BLE001 - metadata is a nice-to-have, never a failure
-            return None
+        return self.resolved.info
 
     def retry_policy(self) -> Any:
         """``[retry]`` in config.toml: max_attempts, base_delay, max_delay, max_retry_after."""
@@ -97,9 +92,9 @@ class Setup:
             raise ConfigError("config.toml: [retry] values must be numbers") from None
 
     def set_model(self, model: str) -> None:
-        r = route(model, self.config, self.keys)  # raises ConfigError before anything changes
-        self.model, self.model_source, self.route = model, "/model", r
-        self.info = self.lookup(model)
+        # raises ConfigError before anything changes
+        r = resolve_model(model, config=self.config, keys=self.keys)
+        self.model, self.model_source, self.resolved = model, "/model", r
 
     def set_tools(self, spec: str) -> None:
         self.tools = resolve_tool_list(spec)

@@ -20,7 +20,7 @@ def check_command(command: str, *, yes: bool = False, terminal: bool = True) -> 
     from ..tools.danger import analysis_danger
     from ..tools.policy import Policy, command_forms
     from ..wire.config import load_config
-    from ..wire.errors import ConfigError
+    from ..errors import ConfigError
     cwd = os.getcwd()
     try:
         policy = Policy.from_config(load_config(), ask=(lambda req: "no") if terminal else None,

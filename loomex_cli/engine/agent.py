@@ -58,21 +58,23 @@ class Agent:
     tools: Sequence[Any] = ()
     max_steps: int = 10
     temperature: float | None = 0.1
-    #: the fallback when the model's window is not known
-    context_window: int = 128_000
+    #: tokens of the model's window (None: the registry's, else 128,000)
+    context_window: int | None = None
     #: compact the conversation before it overflows the window (see engine/compaction.py)
     compaction: bool = True
-    #: tokens kept free for the answer (None: max_tokens, else 1/8 of the window, ≤ 1/4)
+    #: tokens kept free for the answer (None: the model's output limit ≤ 1/4 of the window
+    #: when the registry knows it, else max_tokens, else 1/8 of the window, ≤ 1/4)
     reserve_tokens: int | None = None
     #: recent history kept verbatim when compacting (None: half of what fits)
     keep_recent_tokens: int | None = None
     #: stop before a model call that would take the run's cost over this (USD; needs prices)
     max_cost: float | None = None
     #: the model's metadata (``wire.registry.ModelInfo``): its prices give each step's cost.
-    #: None: looked up only when ``max_cost`` needs it; the CLI always sets it when known
+    #: None: looked up in the registry when the run starts (as the CLI does)
     model_info: Any = None
     max_tokens: int | None = None
-    extra_body: dict[str, Any] = {}
+    #: merged into every request body (None: nothing)
+    extra_body: dict[str, Any] | None = None
     #: False for providers or setups that need a whole (non-streamed) response
     stream: bool = True
     #: seconds a tool call may take unless the tool sets its own ``timeout``
@@ -110,3 +112,25 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"<{self.name} model={self.model!r}>"
+
+
+#: settings a subclass may define as methods ``def model(self, ctx) -> str`` (the seed's
+#: callbacks) instead of attributes
+CALLABLE_SETTINGS = ("model", "tools", "temperature", "max_steps", "max_tokens", "max_cost",
+                     "extra_body", "stream", "base_url", "api_key", "context_window",
+                     "reserve_tokens", "tool_timeout", "compaction")
+
+
+def settle(agent: Agent, ctx: RunContext) -> Agent:
+    """The agent with each setting that is a method replaced by its value for this run (a
+    shallow copy; the agent itself is untouched). The same agent when none is a method."""
+    import inspect
+    dynamic = {k: v for k in CALLABLE_SETTINGS
+               if inspect.ismethod(v := getattr(agent, k, None))}
+    if not dynamic:
+        return agent
+    import copy
+    settled = copy.copy(agent)
+    for k, fn in dynamic.items():
+        setattr(settled, k, fn(ctx))
+    return settled

@@ -151,23 +151,28 @@ async def compact(messages: list[Message], keep_tokens: int, summarize: Summariz
 
 # -- the loop's side: when, and with which model call -----------------------------------
 
-def budget(agent: Any) -> tuple[int, int, int]:
-    """(window, budget for the prompt, tokens of recent history to keep verbatim)."""
-    window = int(agent.context_window)
-    reserve = agent.reserve_tokens if agent.reserve_tokens is not None else \
-        min(agent.max_tokens or window // 8, window // 4)
+def budget(agent: Any, resolved: Any) -> tuple[int, int, int]:
+    """(window, budget for the prompt, tokens of recent history to keep verbatim). The
+    agent's own settings win; else the resolved model's (the registry's, or 128,000)."""
+    window = int(agent.context_window or resolved.context_window)
+    reserve = agent.reserve_tokens
+    if reserve is None and agent.context_window is None:
+        reserve = resolved.reserve_tokens
+    if reserve is None:
+        reserve = min(agent.max_tokens or window // 8, window // 4)
     room = max(window - int(reserve), window // 4)
     keep = agent.keep_recent_tokens if agent.keep_recent_tokens is not None else room // 2
     return window, room, min(int(keep), room)
 
 
-async def fit(agent: Any, route: Any, msgs: list[Message], tracker: Tracker,
+async def fit(agent: Any, resolved: Any, msgs: list[Message], tracker: Tracker,
               usage_sink: Callable[[dict[str, Any]], None] | None = None, force: bool = False,
               instructions: str | None = None,
               metadata: dict[str, Any] | None = None) -> Compacted | None:
     """Compacts ``msgs`` in place when the next prompt would not fit (or when ``force``),
-    and emits ``("loomex","context","compact")`` with ``metadata`` when it did."""
-    window, room, keep = budget(agent)
+    (the loop emits a ``Compacted`` event for it; telemetry comes from that event)."""
+    window, room, keep = budget(agent, resolved)
+    route = resolved.route
     if not force and tracker.tokens(msgs) <= room:
         return None
     if force:
@@ -181,11 +186,6 @@ async def fit(agent: Any, route: Any, msgs: list[Message], tracker: Tracker,
         return None
     msgs[:] = done.messages
     tracker.reset()
-    from . import telemetry
-    telemetry.execute(("loomex", "context", "compact"),
-                      {"tokens_before": done.tokens_before, "tokens_after": done.tokens_after,
-                       "removed": done.removed, "kept": done.kept},
-                      {**(metadata or {}), "summarized": done.summarized})
     return done
 
 

@@ -17,6 +17,47 @@ if TYPE_CHECKING:
 
 
 @dataclass(slots=True)
+class RunStart:
+    """Always the first event: which agent runs which model, and the caller's context."""
+    agent: str
+    model: str
+    run_id: str
+    context: dict[str, Any] = field(default_factory=dict)
+    type = "run_start"
+
+
+@dataclass(slots=True)
+class ModelCallStart:
+    """A request to the model is about to be sent (once per step, retries included)."""
+    step: int
+    model: str
+    message_count: int
+    type = "model_call_start"
+
+
+@dataclass(slots=True)
+class ModelCallFinish:
+    """The model call ended: answered (``error`` None) or failed for good (also when
+    cancelled: ``finish_reason`` is "error" or "cancelled")."""
+    step: int
+    model: str
+    finish_reason: str | None
+    usage: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+    error: str | None = None
+    type = "model_call_finish"
+
+
+@dataclass(slots=True)
+class ToolStart:
+    """A tool call starts to execute (after validation and approval)."""
+    id: str
+    name: str
+    step: int = 0
+    type = "tool_start"
+
+
+@dataclass(slots=True)
 class TextDelta:
     text: str
     step: int = 0
@@ -97,7 +138,7 @@ class Retrying:
     attempt: int
     delay_s: float
     error: str
-    type = "retry"
+    type = "retrying"
 
 
 @dataclass(slots=True)
@@ -106,7 +147,7 @@ class MessageAdded:
     partial answer of an interrupted turn): what a store needs to save as it happens."""
     message: "Message"
     step: int = 0
-    type = "message"
+    type = "message_added"
 
 
 @dataclass(slots=True)
@@ -126,27 +167,29 @@ class RunError:
     """The run stopped on an error (it is raised to the caller as well)."""
     error: str
     kind: str
-    type = "error"
+    type = "run_error"
 
 
 @dataclass(slots=True)
 class RunFinished:
     """Always the last event, also after an error or a cancellation."""
     result: "RunResult"
-    type = "finished"
+    type = "run_finished"
 
 
-Event = (TextDelta | ReasoningDelta | ToolCallStart | ToolCallDelta | ToolCallComplete
-         | ToolResult | StepStart | StepFinish | Retrying | MessageAdded | Compacted | RunError
-         | RunFinished)
+Event = (RunStart | ModelCallStart | ModelCallFinish | ToolStart | TextDelta | ReasoningDelta
+         | ToolCallStart | ToolCallDelta | ToolCallComplete | ToolResult | StepStart | StepFinish
+         | Retrying | MessageAdded | Compacted | RunError | RunFinished)
+#: every event class: each consumer must handle or knowingly ignore each of them (a test checks)
+ALL_EVENTS: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
     """A JSON-ready dict with a ``type`` key (the final result is summarised, not dumped)."""
     if isinstance(event, RunFinished):
-        return {"type": "finished", **event.result.to_dict()}
+        return {"type": event.type, **event.result.to_dict()}
     if isinstance(event, MessageAdded):
-        return {"type": "message", "step": event.step, "message": event.message.to_dict()}
+        return {"type": event.type, "step": event.step, "message": event.message.to_dict()}
     d = asdict(event)
     d["type"] = event.type
     return d

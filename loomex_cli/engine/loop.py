@@ -8,167 +8,175 @@ Every failure inside a tool becomes a tool result the model can read. Cancelling
 stops promptly, cancels running tools and leaves the messages consistent: every tool call has
 a result, and what was streamed of an interrupted answer is kept. An exception (or a
 cancellation) that leaves ``arun`` carries the partial :class:`RunResult` as ``.result``.
+
+What happens to the context before each call (compaction, the cost budget) is in
+context_steps.py; running a step's tool calls is tool_calls.py; the model is resolved by
+wire/resolve.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-import inspect
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..wire.errors import ConfigError, ContextLengthError, ProviderError
-from ..wire.providers import Route, route as resolve_route
-from ..wire.registry_cost import cost_usd
+from ..wire.providers import Route
+from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
-from . import compaction, telemetry
-from .agent import Agent, Approval, RunContext, StepInfo
-from .events import (Compacted, MessageAdded, ReasoningDelta, Retrying, RunError, RunFinished,
-                     StepFinish, StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
-                     ToolCallStart, ToolResult)
+from .agent import Agent, RunContext, StepInfo, settle
+from .context_steps import ContextStep, RunState, default_steps
+from .events import (MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDelta, Retrying,
+                     RunError, RunFinished, RunStart, StepFinish, StepStart, TextDelta,
+                     ToolCallComplete, ToolCallDelta, ToolCallStart)
 from .messages import Message, ToolCall
 from .repair import complete_history
-from .result import RunResult, add_usage
+from .result import RunResult
 from .sinks import Dispatcher
-from .tools import Tool, ToolError, as_tool, format_result, validate
-
-_EXECUTOR: ThreadPoolExecutor | None = None
-#: worker threads for blocking (``def``) tools; the default pool has only cpu+4 workers
-TOOL_THREADS = 64
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="loomex-tool")
-    return _EXECUTOR
-
-
-def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-    if telemetry.enabled(event):
-        telemetry.execute(event, measurements, metadata)
-
+from .telemetry_sink import sink_if_enabled, tracing_from_env, tracing_sink
+from .terminal import terminal_asker
+from .tool_calls import run_tools
+from .tools import as_tool
 
 # -- public entry points ------------------------------------------------------------
 
 async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
                *, sink: Any = None, context: dict[str, Any] | None = None,
-               ask_human: Any = None, approver: Any = None, max_steps: int | None = None,
-               route: Route | None = None) -> RunResult:
-    """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string)."""
-    if isinstance(agent, type):
-        agent = agent()
+               ask_human: Callable[[str], Any] | None | str = "terminal",
+               approver: Callable[..., Any] | None = None, max_steps: int | None = None,
+               route: Route | None = None, model: ResolvedModel | None = None) -> RunResult:
+    """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string).
+    ``model`` is the agent's model already resolved (the CLI passes the one it announced);
+    without it the agent's model string is resolved here, exactly as the CLI does.
+    ``ask_human`` answers the ``human`` tool; by default the question is asked on the
+    terminal when there is one (None: nobody answers)."""
+    agent = agent() if isinstance(agent, type) else agent
+    agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
+    resolved = model or await resolve_agent_model(agent, route)
+    dispatcher = Dispatcher([sink, sink_if_enabled(), _tracing()])
+    try:
+        run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
+    except BaseException:
+        await _close(dispatcher)
+        raise
+    msgs, result, emit = run.messages, run.result, run.emit
+    tools = {t.name: t for t in map(as_tool, agent.tools)}
+    specs = [t.spec() for t in tools.values()] or None
+    limit = max_steps if max_steps is not None else agent.max_steps
+    steps = default_steps(agent)
+    started = time.perf_counter()
+    emit(RunStart(agent.name, agent.model, run.ctx.run_id, run.ctx.deps))
+    try:
+        while True:
+            if result.steps >= limit:
+                result.finish_reason = "max_steps"
+                break
+            run.step = run.ctx.step = step = result.steps + 1
+            if stop := await _before_call(steps, run):
+                result.finish_reason = stop
+                break
+            emit(StepStart(step, agent.model, len(msgs)))
+            assistant, turn = await _call_fitting(run, steps, specs)
+            result.steps = step
+            msgs.append(assistant)
+            emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
+            for i, c in enumerate(assistant.tool_calls or ()):
+                emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
+            run.tracker.update(turn.usage, len(msgs))
+            step_cost = run.spend(turn.usage)
+            result.step_usage.append(turn.usage or {})
+            tool_results: list[Message] = []
+            if assistant.tool_calls:
+                tool_results = await run_tools(assistant.tool_calls, tools, agent, run.ctx,
+                                                emit, step, msgs)
+            emit(StepFinish(step, turn.finish_reason, turn.usage or {},
+                            len(assistant.tool_calls or ()), step_cost))
+            decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
+                                              turn.finish_reason), run.ctx)
+            if not assistant.tool_calls or decision == "stop":
+                result.finish_reason = "on_step" if assistant.tool_calls else "stop"
+                break
+    except (asyncio.CancelledError, Exception) as e:
+        _finish(result, started, "cancelled" if isinstance(e, asyncio.CancelledError) else
+                "error", None if isinstance(e, asyncio.CancelledError) else e, run.ctx, agent,
+                emit)
+        e.result = result  # type: ignore[attr-defined]
+        await _close(dispatcher)
+        raise
+    _finish(result, started, result.finish_reason, None, run.ctx, agent, emit)
+    await _close(dispatcher)
+    return result
+
+
+def _tracing() -> Any:
+    """The run's OpenTelemetry sink, if tracing is on (``$OTEL_EXPORTER_OTLP_ENDPOINT`` turns
+    it on at the first run: only then is opentelemetry imported)."""
+    if tracing_from_env():
+        try:
+            from . import otel  # needs loomex[otel]
+        except ImportError:
+            import logging
+            logging.getLogger("loomex").warning(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
+                "(pip install 'loomex[otel]'): runs are not traced")
+            return None
+        otel.instrument_from_env()
+    return tracing_sink()
+
+
+def _start(agent: Agent, resolved: ResolvedModel,
+           messages: Iterable[Message | dict[str, Any]] | str, emit: Callable[[Any], None],
+           context: dict[str, Any] | None, ask_human: Callable[[str], Any] | None | str,
+           approver: Callable[..., Any] | None) -> RunState:
+    """The run's state: the messages (a history left without tool results is completed, the
+    system prompt put first), its context, and an empty result."""
     if isinstance(messages, str):
         messages = [Message.user(messages)]
-    msgs = [m if isinstance(m, Message) else Message.from_dict(m) for m in messages]
-    msgs = complete_history(msgs)  # a call left without a result (a crash) gets one
-    if route is None:
-        route = resolve_route(agent.model, base_url=agent.base_url, api_key=agent.api_key)
+    msgs = complete_history([m if isinstance(m, Message) else Message.from_dict(m)
+                             for m in messages])  # a call left without a result gets one
+    if ask_human == "terminal":
+        ask_human = terminal_asker() if any(t.name == "human" for t in map(as_tool, agent.tools)) \
+            else None
     ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
                      ask_human=ask_human, approver=approver)
     sp = agent.system_prompt
     sp = sp(ctx) if callable(sp) else sp
     if sp and not (msgs and msgs[0].role == "system"):
         msgs.insert(0, Message.system(sp))
-    info = agent.model_info
-    if info is None and agent.max_cost is not None:
-        from ..wire.registry import alookup
-        info = await alookup(agent.model)
-    if agent.max_cost is not None and (info is None or info.cost is None):
+    if agent.max_cost is not None and resolved.prices is None:
         raise ConfigError(f"cannot keep to max_cost: the price of {agent.model} is unknown")
-    tools = {t.name: t for t in map(as_tool, agent.tools)}
-    specs = [t.spec() for t in tools.values()] or None
-    limit = max_steps if max_steps is not None else agent.max_steps
+    result = RunResult(msgs, cost_usd=0.0 if resolved.prices is not None else None)
+    return RunState(agent, resolved, msgs, ctx, result, emit)
 
-    dispatcher = Dispatcher(sink)
-    emit = dispatcher.emit
-    result = RunResult(msgs, cost_usd=0.0 if info is not None and info.cost is not None else None)
-    tracker = compaction.Tracker()
 
-    def spend(usage: dict[str, Any] | None) -> float | None:
-        """Adds a model call's usage and cost to the run's; returns the call's cost."""
-        add_usage(result.usage, usage)
-        cost = cost_usd(info, usage) if info is not None and usage else None
-        result.cost_usd = None if cost is None or result.cost_usd is None else result.cost_usd + cost
-        return cost
+async def _before_call(steps: list[ContextStep], run: RunState) -> str | None:
+    for s in steps:
+        if stop := await s.before_call(run):
+            return stop
+    return None
 
-    started = time.perf_counter()
-    _emit_t(("loomex", "agent", "start"), {"system_time": time.time()},
-            {"agent": agent.name, "model": agent.model, "run_id": ctx.run_id})
+
+async def _call_fitting(run: RunState, steps: list[ContextStep],
+                        specs: list[dict[str, Any]] | None) -> tuple[Message, Assembled]:
+    """One model call; when the provider says the prompt does not fit, the context steps get
+    one chance to change it (compaction) and the call is tried once more."""
     try:
-        while True:
-            if result.steps >= limit:
-                result.finish_reason = "max_steps"
-                break
-            step = result.steps + 1
-            ctx.step = step
-            step_t0 = time.perf_counter()
-            if agent.compaction:
-                await _fit(agent, route, msgs, tracker, spend, emit, step, ctx)
-            if agent.max_cost is not None and _over_budget(agent, info, msgs, tracker, result):
-                result.finish_reason = "max_cost"
-                break
-            emit(StepStart(step, agent.model, len(msgs)))
-            _emit_t(("loomex", "step", "start"), {}, {"step": step, "run_id": ctx.run_id})
-
-            try:
-                assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
-            except ContextLengthError as e:  # the provider still says it does not fit
-                if not agent.compaction or e.after_output or not await _fit(
-                        agent, route, msgs, tracker, spend, emit, step, ctx, force=True):
-                    raise
-                try:
-                    assistant, turn = await _call_model(agent, route, msgs, specs, step, emit, ctx)
-                except ContextLengthError as again:
-                    again.message = ("the conversation does not fit the model's context window "
-                                     f"even after compaction: {again.message}")
-                    again.args = (again.message,)
-                    raise
-            result.steps = step
-            msgs.append(assistant)
-            emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
-            for i, c in enumerate(assistant.tool_calls or ()):
-                emit(ToolCallComplete(c.id, c.name, c.arguments, i, step))
-            tracker.update(turn.usage, len(msgs))
-            step_cost = spend(turn.usage)
-            result.step_usage.append(turn.usage or {})
-
-            tool_results: list[Message] = []
-            if assistant.tool_calls:
-                tool_results = await _run_tools(assistant.tool_calls, tools, agent, ctx, emit,
-                                                step, msgs)
-            emit(StepFinish(step, turn.finish_reason, turn.usage or {},
-                            len(assistant.tool_calls or ()), step_cost))
-            _emit_t(("loomex", "step", "stop"),
-                    {"duration": (time.perf_counter() - step_t0) * 1000},
-                    {"step": step, "finish_reason": turn.finish_reason, "run_id": ctx.run_id})
-            decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
-                                              turn.finish_reason), ctx)
-            if not assistant.tool_calls:
-                result.finish_reason = "stop"
-                break
-            if decision == "stop":
-                result.finish_reason = "on_step"
-                break
-    except asyncio.CancelledError as e:
-        _finish(result, started, "cancelled", None, ctx, agent, emit)
-        e.result = result  # type: ignore[attr-defined]
-        await _close(dispatcher)
+        return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
+                                 run.ctx)
+    except ContextLengthError as e:
+        if e.after_output or not any([await s.on_overflow(run) for s in steps]):
+            raise
+    try:
+        return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
+                                 run.ctx)
+    except ContextLengthError as again:
+        again.message = ("the conversation does not fit the model's context window even after "
+                         f"compaction: {again.message}")
+        again.args = (again.message,)
         raise
-    except Exception as e:
-        _finish(result, started, "error", e, ctx, agent, emit)
-        e.result = result  # type: ignore[attr-defined]
-        await _close(dispatcher)
-        raise
-    _finish(result, started, result.finish_reason, None, ctx, agent, emit)
-    await _close(dispatcher)
-    return result
 
 
 def run(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
@@ -184,11 +192,21 @@ def run(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]]
 
 # -- one model call ------------------------------------------------------------------
 
-async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: Any, step: int,
-                      emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+async def resolve_agent_model(agent: Agent, route: Route | None = None) -> ResolvedModel:
+    """The agent's model resolved as the CLI resolves it (``route``: a caller's own route)."""
+    if route is not None:
+        return with_route(route, agent.model, agent.model_info)
+    return await aresolve_model(agent.model, base_url=agent.base_url, api_key=agent.api_key,
+                                info=agent.model_info)
+
+
+async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message], specs: Any,
+                      step: int, emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+    route = resolved.route
     echo = route.echo_reasoning
     body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
-                           temperature=agent.temperature, max_tokens=agent.max_tokens,
+                           temperature=resolved.temperature(agent.temperature),
+                           max_tokens=agent.max_tokens,
                            extra_body=agent.extra_body)
 
     def on_text(t: str) -> None:
@@ -212,23 +230,24 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
 
     def on_retry(attempt_no: int, delay: float, err: ProviderError) -> None:
         emit(Retrying(step, attempt_no, delay, str(err)))
-        _emit_t(("loomex", "llm", "retry"), {"delay_ms": delay * 1000},
-                {"attempt": attempt_no, "error": str(err), "step": step, "run_id": ctx.run_id})
 
     t0 = time.perf_counter()
-    _emit_t(("loomex", "llm", "start"), {},
-            {"model": agent.model, "message_count": len(msgs), "step": step,
-             "run_id": ctx.run_id})
+    emit(ModelCallStart(step, agent.model, len(msgs)))
+
+    def failed(why: str, error: BaseException | None) -> None:
+        _keep_partial(asm, msgs, why, emit, step)
+        emit(ModelCallFinish(step, agent.model, why, {}, (time.perf_counter() - t0) * 1000,
+                             str(error) if error is not None else None))
     retried_by_agent = False
     while True:
         try:
             turn = await with_retry(attempt, agent.retry, on_retry)
             break
         except asyncio.CancelledError:
-            _keep_partial(asm, msgs, "cancelled", emit, step)
+            failed("cancelled", None)
             raise
         except ProviderError as e:
-            _keep_partial(asm, msgs, "error", emit, step)
+            failed("error", e)
             action = agent.on_error(e, ctx)
             if (action == "retry" or isinstance(action, tuple) and action[0] == "retry") \
                     and not retried_by_agent and not e.after_output:
@@ -237,9 +256,8 @@ async def _call_model(agent: Agent, route: Route, msgs: list[Message], specs: An
             if isinstance(action, tuple) and len(action) > 1 and isinstance(action[1], BaseException):
                 raise action[1] from (None if action[1] is e else e)
             raise
-    _emit_t(("loomex", "llm", "stop"), {"duration": (time.perf_counter() - t0) * 1000},
-            {"model": agent.model, "finish_reason": turn.finish_reason, "usage": turn.usage,
-             "step": step, "run_id": ctx.run_id})
+    emit(ModelCallFinish(step, agent.model, turn.finish_reason, turn.usage or {},
+                         (time.perf_counter() - t0) * 1000))
     calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
     return Message("assistant", turn.content, calls, reasoning=turn.reasoning), turn
 
@@ -254,142 +272,6 @@ def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step
         emit(MessageAdded(msgs[-1], step))
 
 
-# -- tools -------------------------------------------------------------------------
-
-async def _run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
-                     ctx: RunContext, emit: Any, step: int, msgs: list[Message]) -> list[Message]:
-    sem = asyncio.Semaphore(max(1, agent.max_parallel_tools))
-    tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem))
-             for c in calls]
-    try:
-        results = list(await asyncio.gather(*tasks))
-    except asyncio.CancelledError:
-        for t in tasks:
-            t.cancel()
-        await asyncio.wait(tasks, timeout=5)
-        results = []
-        for c, t in zip(calls, tasks):
-            if t.done() and not t.cancelled() and t.exception() is None:
-                results.append(t.result())
-            else:
-                text = "Error: the tool call was cancelled (the run was interrupted)."
-                emit(ToolResult(c.id, c.name, text, True, 0.0, step, "cancelled"))
-                results.append(Message.tool(c.id, text, c.name))
-        _add_results(msgs, results, emit, step)
-        raise
-    _add_results(msgs, results, emit, step)
-    return results
-
-
-def _add_results(msgs: list[Message], results: list[Message], emit: Any, step: int) -> None:
-    msgs.extend(results)
-    for m in results:
-        emit(MessageAdded(m, step))
-
-
-async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: RunContext,
-                   emit: Any, step: int, sem: asyncio.Semaphore) -> Message:
-    t0 = time.perf_counter()
-    meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
-    _emit_t(("loomex", "tool", "start"), {"system_time": time.time()}, meta)
-    status = "ok"
-    tool = tools.get(call.name)
-    try:
-        if tool is None:
-            status = "unknown_tool"
-            known = ", ".join(tools) or "none"
-            raise ToolError(f"unknown tool '{call.name}'. Available tools: {known}.")
-        try:
-            args = call.parsed_arguments()
-        except ValueError as e:
-            status = "invalid_arguments"
-            raise ToolError(f"the arguments are not valid JSON ({e}): "
-                            f"{call.arguments[:200]!r}") from None
-        if not isinstance(args, dict):
-            status = "invalid_arguments"
-            raise ToolError("the arguments must be a JSON object")
-        problems = validate(args, tool.parameters)
-        if problems:
-            status = "invalid_arguments"
-            raise ToolError(f"invalid arguments for {tool.name}: " + "; ".join(problems[:8]))
-        args = tool.prepare(args, ctx)
-        if ctx.approver is not None and tool.needs_approval(args, ctx):
-            decision = await _approve(tool, args, ctx, meta)
-            if not decision.allowed:
-                status = "denied"
-                raise ToolError(f"denied: {decision.reason or 'not approved'}. The call did "
-                                "not run; do not retry it unchanged.")
-        timeout = tool.timeout if tool.timeout is not None else agent.tool_timeout
-        async with sem:
-            if tool.is_async:
-                work = tool.execute(args, ctx)
-            else:
-                cv = contextvars.copy_context()
-                work = asyncio.get_running_loop().run_in_executor(
-                    _executor(), functools.partial(cv.run, tool.execute, args, ctx))
-            try:
-                value = await asyncio.wait_for(work, timeout)
-            except TimeoutError:
-                status = "timeout"
-                raise ToolError(f"{tool.name} timed out after {timeout:g} s") from None
-            if inspect.isawaitable(value):
-                value = await value
-        content = format_result(value)
-        is_error = False
-    except asyncio.CancelledError:
-        raise
-    except ToolError as e:
-        content, is_error = f"Error: {e}", True
-        if status == "ok":
-            status = "error"
-    except Exception as e:  # noqa: BLE001 - every tool failure is a result the model reads
-        content, is_error, status = f"Error: {type(e).__name__}: {e}", True, "error"
-    duration = (time.perf_counter() - t0) * 1000
-    if is_error:
-        _emit_t(("loomex", "tool", "error"), {"duration": duration},
-                {**meta, "error": content, "status": status})
-    _emit_t(("loomex", "tool", "stop"), {"duration": duration},
-            {**meta, "is_error": is_error, "status": status})
-    emit(ToolResult(call.id, call.name, content, is_error, duration, step, status))
-    return Message.tool(call.id, content, call.name)
-
-
-async def _approve(tool: Tool, args: dict[str, Any], ctx: RunContext,
-                   meta: dict[str, Any]) -> Approval:
-    answer = ctx.approver(tool, args, ctx)  # type: ignore[misc]
-    if inspect.isawaitable(answer):
-        answer = await answer
-    decision = answer if isinstance(answer, Approval) else Approval(bool(answer))
-    _emit_t(("loomex", "tool", "approval"), {},
-            {**meta, "allowed": decision.allowed, "reason": decision.reason,
-             "source": decision.source, "subject": tool.approval_subject(args, ctx)})
-    return decision
-
-
-# -- context -----------------------------------------------------------------------
-
-async def _fit(agent: Agent, route: Route, msgs: list[Message], tracker: compaction.Tracker,
-               spend: Any, emit: Any, step: int, ctx: RunContext, force: bool = False) -> bool:
-    """Compacts when the next prompt would overflow; True when it did (the summary call's
-    tokens and cost count like any other)."""
-    done = await compaction.fit(agent, route, msgs, tracker, spend, force=force,
-                                metadata={"step": step, "run_id": ctx.run_id})
-    if done is None:
-        return False
-    emit(Compacted(done.tokens_before, done.tokens_after, done.removed, done.kept,
-                   done.summarized, step))
-    return True
-
-
-def _over_budget(agent: Agent, info: Any, msgs: list[Message], tracker: compaction.Tracker,
-                 result: RunResult) -> bool:
-    """Would the next call take the run over ``max_cost``? Its cost is estimated from the
-    prompt it will send plus an answer as long as the last one."""
-    last_out = int((result.step_usage[-1] if result.step_usage else {}).get("completion_tokens") or 0)
-    nxt = cost_usd(info, {"prompt_tokens": tracker.tokens(msgs), "completion_tokens": last_out})
-    return (result.cost_usd or 0.0) + (nxt or 0.0) > float(agent.max_cost or 0.0)
-
-
 # -- the end -------------------------------------------------------------------------
 
 def _finish(result: RunResult, started: float, reason: str, error: BaseException | None,
@@ -400,9 +282,6 @@ def _finish(result: RunResult, started: float, reason: str, error: BaseException
     if error is not None:
         emit(RunError(str(error), getattr(error, "kind", type(error).__name__)))
     emit(RunFinished(result))
-    _emit_t(("loomex", "agent", "stop"), {"duration": result.duration_ms},
-            {"agent": agent.name, "steps": result.steps, "finish_reason": reason,
-             "run_id": ctx.run_id})
 
 
 async def _close(dispatcher: Dispatcher) -> None:

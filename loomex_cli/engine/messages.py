@@ -115,8 +115,12 @@ class Message:
     def to_wire(self, echo_reasoning: bool = True) -> dict[str, Any]:
         """What the provider is sent. Reasoning goes back as ``reasoning_content`` only on an
         assistant turn with tool calls (DeepSeek, GLM and llama.cpp expect it inside a tool
-        loop), and only for providers that accept it."""
-        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        loop), and only for providers that accept it. An assistant turn with tool calls and no
+        text carries no ``content`` key: the spec makes it optional there, and strict servers
+        (llama-cpp-python 0.3.x) refuse ``"content": null`` with HTTP 500."""
+        d: dict[str, Any] = {"role": self.role}
+        if self.content is not None or not self.tool_calls:
+            d["content"] = self.content
         if self.tool_calls:
             d["tool_calls"] = [tc.to_dict() for tc in self.tool_calls]
             if echo_reasoning and self.reasoning:

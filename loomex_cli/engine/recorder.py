@@ -110,12 +110,12 @@ class Recorder:
             self._reasoning.append(event.text)
             if self._timer is None:
                 self._arm()
-        elif kind == "message" and isinstance(getattr(event, "message", None), Message):
+        elif kind == "message_added" and isinstance(getattr(event, "message", None), Message):
             self._reset()
             self.add([event.message])
-        elif kind in ("step_start", "retry"):
+        elif kind in ("step_start", "retrying"):
             self._reset()
-        elif kind == "finished" and self._partial_seq is not None:
+        elif kind == "run_finished" and self._partial_seq is not None:
             # the run ended without adding the answer it streamed: keep it, marked
             why = getattr(getattr(event, "result", None), "finish_reason", None) or "error"
             self._save_partial({"interrupted": why})

@@ -5,8 +5,10 @@
     telemetry.attach_default_logger()                             # logs every event via logging
 
 Events: agent.start/stop, step.start/stop, llm.start/stop/retry, tool.start/stop/error,
-tool.approval, context.compact. A handler that raises is detached with a warning and never
-breaks a run. Emitting with no handler attached costs one dict lookup.
+context.compact (made from the run's typed events by ``telemetry_sink.TelemetrySink``, whose
+``TABLE`` lists each one's measurements and metadata), tool.approval and tool.progress (MCP).
+A handler that raises is detached with a warning and never breaks a run. With no handler
+attached a run adds no telemetry sink at all.
 """
 
 from __future__ import annotations

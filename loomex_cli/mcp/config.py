@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 
 #: seconds a server gets to start and answer initialize, and each request but tool calls
 DEFAULT_TIMEOUT = 30.0

@@ -18,7 +18,7 @@ import signal
 import threading
 from typing import Any, Awaitable, Callable, TypeVar
 
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from .config import McpSettings, ServerConfig, expanded
 from .session import ServerRequests, Session
 

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any, Callable
 
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from .config import McpSettings, add, from_toml, read_json_servers
 
 PROJECT_FILE = ".mcp.json"

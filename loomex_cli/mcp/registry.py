@@ -15,7 +15,7 @@ import fnmatch
 import sys
 from typing import Any, Callable
 
-from ..wire.errors import ConfigError
+from ..errors import ConfigError
 from .config import McpSettings
 
 _extra_files: list[str] = []

@@ -100,11 +100,6 @@ def _pool(url: str = "https://") -> _Pool:
     return pool
 
 
-def get_client(url: str = "https://") -> Any:
-    """The running loop's first shared AsyncClient for ``url``'s scheme (keep-alive)."""
-    return _pool(url).clients[0]
-
-
 async def close_client() -> None:
     """Closes the running loop's clients (``run()`` calls this before its loop ends)."""
     try:

@@ -1,4 +1,5 @@
-"""Typed errors. Each carries the exit code the CLI uses for it; none ever carries a key."""
+"""Provider errors as they come off the wire: the typed error for an HTTP status, the message
+out of any error body, secrets redacted. The error classes live in ``loomex_cli.errors``."""
 
 from __future__ import annotations
 
@@ -6,93 +7,9 @@ import json
 import re
 from typing import Any
 
-
-class LoomexError(Exception):
-    exit_code = 1
-    kind = "error"
-
-
-class ConfigError(LoomexError):
-    """No model, no key, an unknown provider, a config file that does not parse."""
-    exit_code = 3
-    kind = "config"
-
-
-class ProviderError(LoomexError):
-    """The provider refused or failed. ``message`` is the provider's own words."""
-    exit_code = 5
-    kind = "provider"
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, provider: str | None = None,
-                 code: Any = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.provider = provider
-        self.code = code
-        self.retry_after = retry_after
-        #: set when the failure came after output had been streamed (never retried)
-        self.after_output = False
-        #: loomex's own words about it, shown after the message (for a 401: the key's source)
-        self.note: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.provider}: " if self.provider else ""
-        status = f"HTTP {self.status}: " if self.status else ""
-        note = f" ({self.note})" if self.note else ""
-        return f"{where}{status}{self.message}{note}"
-
-
-class AuthError(ProviderError):
-    exit_code = 4
-    kind = "auth"
-
-
-class NotFoundError(ProviderError):
-    """Usually a model name the provider does not know: a configuration problem."""
-    exit_code = 3
-    kind = "not_found"
-
-
-class BadRequestError(ProviderError):
-    kind = "bad_request"
-
-
-class ContextLengthError(BadRequestError):
-    kind = "context_length"
-
-
-class RateLimitError(ProviderError):
-    exit_code = 6
-    kind = "rate_limited"
-    retryable = True
-
-
-class ServerError(ProviderError):
-    kind = "server"
-
-    @property
-    def retryable(self) -> bool:  # type: ignore[override]
-        return self.status in (None, 500, 502, 503, 504, 529)
-
-
-class ConnectError(ProviderError):
-    """Could not reach the provider, or it timed out."""
-    kind = "unreachable"
-    retryable = True
-
-
-class IdleTimeoutError(ProviderError):
-    """The provider accepted the request, then sent nothing that carries content for the
-    idle timeout (keep-alive comments do not count). Not retried: the server may be working
-    on the request, and retrying a silent server would multiply the wait."""
-    kind = "timeout"
-
-
-class StreamError(ProviderError):
-    """The response broke or was malformed after it began, or carried an error event."""
-    kind = "stream"
+from ..errors import (AuthError, BadRequestError, ConfigError, ConnectError,  # noqa: F401
+                      ContextLengthError, IdleTimeoutError, LoomexError, NotFoundError,
+                      ProviderError, RateLimitError, ServerError, StreamError)
 
 
 _CONTEXT_RE = re.compile(

@@ -14,40 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import ConfigError
+from .provider_table import LOCAL_PROVIDERS, PRESETS, Preset  # noqa: F401  (re-exported)
 
 
-@dataclass(frozen=True, slots=True)
-class Preset:
-    base_url: str
-    key_env: str | None  # None: a local server that needs no key
-    #: send ``stream_options: {include_usage: true}`` (some servers reject it)
-    include_usage: bool = True
-    #: send reasoning back as ``reasoning_content`` on assistant tool-call turns
-    echo_reasoning: bool = True
-
-
-PRESETS: dict[str, Preset] = {
-    "openai": Preset("https://api.openai.com/v1", "OPENAI_API_KEY", echo_reasoning=False),
-    "openrouter": Preset("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-    "fireworks": Preset("https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
-    "groq": Preset("https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "deepseek": Preset("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
-    "together": Preset("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", echo_reasoning=False),
-    "moonshot": Preset("https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
-    "xai": Preset("https://api.x.ai/v1", "XAI_API_KEY"),
-    "cerebras": Preset("https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
-    "deepinfra": Preset("https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"),
-    "ollama": Preset("http://localhost:11434/v1", None),
-    "lmstudio": Preset("http://127.0.0.1:1234/v1", None),
-    "llamacpp": Preset("http://127.0.0.1:8080/v1", None),
-    "vllm": Preset("http://localhost:8000/v1", None),
-}
-
-LOCAL_PROVIDERS = ("ollama", "llamacpp", "lmstudio")
 
 
 @dataclass(slots=True)
@@ -70,7 +42,9 @@ class Route:
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        """The endpoint; a base URL that already ends in ``/chat/completions`` is used as is."""
+        base = self.base_url.rstrip("/")
+        return base if base.endswith("/chat/completions") else base + "/chat/completions"
 
 
 def split_model(model: str) -> tuple[str, str]:
@@ -108,12 +82,13 @@ def key_env_for(name: str, config: dict[str, Any] | None = None) -> str | None:
     return extra.key_env if extra else None
 
 
-def resolve_key(name: str, config: dict[str, Any] | None,
-                keys: dict[str, str] | None) -> tuple[str | None, str | None]:
+def resolve_key(name: str, config: dict[str, Any] | None, keys: dict[str, str] | None,
+                env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
     """(key, where it came from) for a provider, by the documented precedence."""
+    env = os.environ if env is None else env
     env_name = key_env_for(name, config)
-    if env_name and os.environ.get(env_name):
-        return os.environ[env_name], f"env:{env_name}"
+    if env_name and env.get(env_name):
+        return env[env_name], f"env:{env_name}"
     if keys and keys.get(name):
         return keys[name], "keys.toml"
     t = provider_table(name, config)
@@ -152,15 +127,18 @@ def register_provider(name: str, preset: Preset) -> None:
 
 
 def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str] | None = None,
-          *, base_url: str | None = None, api_key: str | None = None) -> Route:
-    """The route for a model string. ``config``/``keys`` default to the files on disk."""
+          *, base_url: str | None = None, api_key: str | None = None,
+          env: Mapping[str, str] | None = None) -> Route:
+    """The route for a model string. ``config``/``keys`` default to the files on disk,
+    ``env`` to the process environment."""
+    env = os.environ if env is None else env
     provider, name = split_model(model)
     if config is None:
         from .config import load_config
         config = load_config()
     t = provider_table(provider, config)
     preset = PRESETS.get(provider) or _EXTRA.get(provider)
-    env_url = os.environ.get(_url_env(provider))
+    env_url = env.get(_url_env(provider))
     hint = ""
     if preset is None and not t and not (base_url or env_url):
         # neither a preset nor configured: the models.dev catalog (loaded only here)
@@ -186,7 +164,7 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         if keys is None:
             from .config import load_keys
             keys = load_keys()
-        api_key, source = resolve_key(provider, config, keys)
+        api_key, source = resolve_key(provider, config, keys, env)
     if needs_key and not api_key:
         env_name = key_env_for(provider, config)
         how = f"export {env_name}=..., or " if env_name else ""

@@ -29,15 +29,8 @@ from typing import Any, Mapping
 from . import registry_index as _ri
 from .errors import ConfigError
 from .registry_cost import cost_usd  # noqa: F401  (part of this module's API)
-from .providers import PRESETS, Preset
+from .provider_table import ALIASES, NO_ENTRY, PRESETS, REVERSE, Preset  # noqa: F401
 
-#: our routing prefix -> models.dev provider id (the others are the same on both sides)
-ALIASES: dict[str, str] = {"fireworks": "fireworks-ai", "together": "togetherai",
-                           "moonshot": "moonshotai"}
-#: models.dev id -> our prefix
-REVERSE: dict[str, str] = {v: k for k, v in ALIASES.items()}
-#: local servers: models.dev has no entry for them, so no lookup loads anything
-NO_ENTRY = frozenset({"ollama", "llamacpp", "vllm"})
 OPENAI_COMPATIBLE_NPM = "@ai-sdk/openai-compatible"
 
 
@@ -138,6 +131,11 @@ def _index(force: bool = False) -> "_ri.Index | None":
 
 def _ready() -> bool:
     return _valid(_loaded, _key())
+
+
+def loaded() -> bool:
+    """True when lookups are answered without loading (or fetching) the catalog."""
+    return _ready()
 
 
 def note() -> str | None:

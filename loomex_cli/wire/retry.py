@@ -35,9 +35,6 @@ class RetryPolicy:
         return d * (1 + random.uniform(0, self.jitter))
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
     if not value:
