@@ -124,6 +124,19 @@ class Term:
         subprocess.run([self.tmux, *self.sock, "resize-window", "-t", self.name, "-x", str(width),
                         "-y", str(height)], check=True)
 
+    def leave_with_ctrl_d(self) -> str:
+        """Ctrl-D at an empty prompt, then EXITED=0. prompt_toolkit draws its prompt a moment
+        before it reads keys raw; a Ctrl-D sent in that moment is taken by the terminal's
+        cooked mode and lost, so it is sent again once if nothing happened."""
+        self.wait_prompt()
+        self.keys("C-d")
+        try:
+            return self.wait_for("EXITED=", timeout=5)
+        except AssertionError:
+            self.wait_prompt()
+            self.keys("C-d")
+            return self.wait_for("EXITED=0")
+
     def wait_for(self, text: str, timeout: float = 15, after: int = 0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -105,9 +105,7 @@ def test_multiline_and_slash_commands(term, replay, tmp_path):
     t.wait_for("a new conversation")
     t.type("partial words")
     t.keys("C-c")  # clears the line, stays in the REPL
-    t.wait_prompt()
-    t.keys("C-d")
-    t.wait_for("EXITED=0")
+    assert "EXITED=0" in t.leave_with_ctrl_d()
 
 
 def user_texts(replay, name, i=-1):
@@ -145,8 +143,7 @@ def test_failed_turn_retry_and_clear(term, replay, tmp_path):
     t.type("/usage")
     t.keys("Enter")
     t.wait_for("0 in / 0 out tokens over 0 turns")
-    t.keys("C-d")
-    t.wait_for("EXITED=0")
+    assert "EXITED=0" in t.leave_with_ctrl_d()
     from loomex_cli.engine.store import Store
     with Store.open(env.data / "conversations.db", create=False) as s:
         conv = s.last()
@@ -213,9 +210,7 @@ def test_model_completion_file_paste_search_and_editor(term, replay, tmp_path):
         t.keys("Enter")
         wait_requests(replay, name, sent + 4)
         assert user_texts(replay, name)[-1] == "start edited in the editor"
-        t.wait_prompt()
-        t.keys("C-d")
-        t.wait_for("EXITED=0")
+        assert "EXITED=0" in t.leave_with_ctrl_d()
     finally:
         t.close()
 
