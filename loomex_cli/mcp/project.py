@@ -120,30 +120,19 @@ def _visible(text: str) -> str:
 
 
 def ask_on_tty(question: str) -> bool | None:
-    """A yes/no on the controlling terminal; None when there is none."""
+    """A yes/no on the controlling terminal (engine/terminal.py: line mode, keys typed before
+    the question discarded, Ctrl-C leaves it); None when there is no terminal, or when an
+    event loop already runs here (nobody can be asked synchronously: the file is ignored)."""
+    import asyncio
+    from ..engine.terminal import exchange
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return None
-    try:
-        os.write(fd, question.encode("utf-8", "replace"))
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = os.read(fd, 256)
-            if not chunk:
-                break
-            data += chunk
-        return data.strip().lower()[:1] == b"y"
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        answer = asyncio.run(exchange(question))
+        return None if answer is None else answer.strip().lower()[:1] == "y"
+    return None
 
 
 def tty_asker() -> Callable[[str], bool | None] | None:
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return None
-    os.close(fd)
-    return ask_on_tty
+    from ..engine.terminal import tty_available
+    return ask_on_tty if tty_available() else None
