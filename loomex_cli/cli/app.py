@@ -110,7 +110,6 @@ class RunOptions:
     #: --dangerously-allow-all: every tool call runs without asking
     allow_all: bool = False
     no_stdin: bool = False
-    wait_stdin: bool = False
     verbose: bool = False
     no_reasoning: bool = False
     debug: bool = False
@@ -181,7 +180,7 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM, json: bool = JSON,
         quiet: bool = QUIET, yes: bool = YES, allow_all: bool = ALLOW_ALL,
         no_stdin: bool = NO_STDIN,
-        wait_stdin: bool = WAIT_STDIN, verbose: bool = VERBOSE,
+        _wait_stdin: bool = WAIT_STDIN, verbose: bool = VERBOSE,
         no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
@@ -190,7 +189,6 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
-                      wait_stdin=wait_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
                       raw=raw)
