@@ -15,11 +15,9 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from ._common import is_within
 from .bash_words import SAFE_TARGETS
-from .paths import (PlaceDanger, inside, path_danger, places, protected_place,  # noqa: F401
-                    resolve_path)
 from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
+from .paths import PlaceDanger, inside, path_danger, places, protected_place, resolve_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash_grammar import Analysis
