@@ -177,6 +177,26 @@ def test_openrouter_claude_sonnet_4(cache: Path, server: CatalogServer, api: dic
     assert registry.lookup("anthropic/claude-sonnet-4-20250514").context_window == 200_000
 
 
+def test_capabilities_follow_the_snapshot(cache: Path, api: dict) -> None:
+    """Input modalities, structured output and effort values come from the snapshot as it is,
+    for every model of a few providers (attachments, --schema and --effort read them)."""
+    for rid, prefix in (("openai", "openai"), ("groq", "groq"), ("openrouter", "openrouter")):
+        for mid, m in api[rid]["models"].items():
+            info = registry.lookup(f"{prefix}/{mid}")
+            assert info is not None, mid
+            inputs = (m.get("modalities") or {}).get("input")
+            assert info.inputs == (tuple(inputs) if isinstance(inputs, list) else None), mid
+            assert info.accepts_images == (None if inputs is None else "image" in inputs)
+            so = m.get("structured_output")
+            assert info.structured_output == (so if isinstance(so, bool) else None), mid
+            eff = [o["values"] for o in m.get("reasoning_options") or ()
+                   if o.get("type") == "effort"]
+            assert info.efforts == (tuple(eff[0]) if eff else None), mid
+    mini = registry.lookup("openai/gpt-4.1-mini")
+    assert mini.accepts_images is True and mini.structured_output is True
+    assert registry.lookup("groq/llama-3.3-70b-versatile").accepts_images is False
+
+
 def test_fireworks_ids_with_slashes(cache: Path, api: dict) -> None:
     fw = api["fireworks-ai"]["models"]
     for mid in ("accounts/fireworks/models/kimi-k2p6",

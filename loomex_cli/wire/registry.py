@@ -53,6 +53,16 @@ class ModelInfo:
     temperature: bool | None  # None: unknown; False: do not send temperature
     status: str | None  # None, "alpha", "beta" or "deprecated"
     registry_provider: str = ""  # the models.dev provider id (fireworks-ai)
+    #: input modalities ("text", "image", "pdf", "audio", "video"); None: unknown
+    inputs: tuple[str, ...] | None = None
+    structured_output: bool | None = None  # None: unknown
+    #: reasoning-effort values the model takes ("low", "medium", ...); None: not listed
+    efforts: tuple[str, ...] | None = None
+
+    @property
+    def accepts_images(self) -> bool | None:
+        """True/False from the registry's input modalities; None when it does not say."""
+        return None if self.inputs is None else "image" in self.inputs
 
     @property
     def id(self) -> str:
@@ -185,11 +195,14 @@ def _copy_cost(c: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _info(prefix: str, rid: str, mid: str, row: list[Any]) -> ModelInfo:
-    name, ctx, inp, out, tool, reasoning, temp, status, cost = row
+    name, ctx, inp, out, tool, reasoning, temp, status, cost, inputs, structured, efforts = row
     return ModelInfo(provider=prefix, model=mid, name=name, context_window=ctx, max_input=inp,
                      max_output=out, cost=_copy_cost(cost), tool_call=bool(tool),
                      reasoning=bool(reasoning), temperature=temp, status=status,
-                     registry_provider=rid)
+                     registry_provider=rid,
+                     inputs=tuple(inputs) if isinstance(inputs, list) else None,
+                     structured_output=structured if isinstance(structured, bool) else None,
+                     efforts=tuple(efforts) if isinstance(efforts, list) else None)
 
 
 def lookup(model: str) -> ModelInfo | None:
@@ -208,7 +221,7 @@ def lookup(model: str) -> ModelInfo | None:
     rid = registry_id(prefix)
     rows = idx.models(rid)
     row = rows.get(mid) if rows else None
-    info = _info(prefix, rid, mid, row) if isinstance(row, list) and len(row) == 9 else None
+    info = _info(prefix, rid, mid, row) if isinstance(row, list) and len(row) == _ri.ROW_LEN else None
     _infos[model] = info
     return info
 
@@ -243,7 +256,7 @@ def provider_models(prefix: str, *, deprecated: bool = True) -> list[ModelInfo] 
     rid = registry_id(prefix)
     rows = idx.models(rid) or {}
     out = [_info(prefix, rid, mid, row) for mid, row in sorted(rows.items())
-           if isinstance(row, list) and len(row) == 9]
+           if isinstance(row, list) and len(row) == _ri.ROW_LEN]
     return out if deprecated else [m for m in out if m.status != "deprecated"]
 
 
@@ -258,7 +271,7 @@ def search(query: str | None, *, limit: int | None = None) -> list[ModelInfo]:
     for rid in sorted(idx.providers):
         prefix = prefix_for(rid)
         for mid, row in sorted((idx.models(rid) or {}).items()):
-            if not (isinstance(row, list) and len(row) == 9):
+            if not (isinstance(row, list) and len(row) == _ri.ROW_LEN):
                 continue
             hay = f"{rid}/{mid}\n{prefix}/{mid}\n{row[0]}".lower()
             if all(w in hay for w in words):

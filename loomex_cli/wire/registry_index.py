@@ -33,7 +33,7 @@ RETRY_AFTER_FAILURE = 600
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 10.0
 MAX_BYTES = 64 << 20
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 RAW_NAME = "models-dev-api.json"
 INDEX_NAME = "models-index.json"
@@ -142,9 +142,29 @@ def _cost(c: Any) -> dict[str, Any] | None:
     return out
 
 
+#: the length of one model row (see :func:`_row`)
+ROW_LEN = 12
+
+
+def _inputs(m: dict[str, Any]) -> list[str] | None:
+    mod = m.get("modalities")
+    inp = mod.get("input") if isinstance(mod, dict) else None
+    return [str(x) for x in inp if isinstance(x, str)] if isinstance(inp, list) else None
+
+
+def _efforts(m: dict[str, Any]) -> list[str] | None:
+    """The reasoning-effort values the model takes (None: not listed)."""
+    for opt in m.get("reasoning_options") or ():
+        if isinstance(opt, dict) and opt.get("type") == "effort" and \
+                isinstance(opt.get("values"), list):
+            return [str(v) for v in opt["values"] if isinstance(v, str)]
+    return None
+
+
 def _row(mid: str, m: Any) -> list[Any] | None:
     """[name, context, input limit, output limit, tool_call, reasoning, temperature, status,
-    cost]: the only fields loomex reads (see README "Schema" of the snapshot)."""
+    cost, input modalities, structured_output, effort values]: the only fields loomex reads
+    (see README "Schema" of the snapshot)."""
     if not isinstance(m, dict):
         return None
     lim = m.get("limit") if isinstance(m.get("limit"), dict) else {}
@@ -152,7 +172,8 @@ def _row(mid: str, m: Any) -> list[Any] | None:
     return [str(m.get("name") or mid), _limit(lim.get("context")), _limit(lim.get("input")),
             _limit(lim.get("output")), m.get("tool_call") is True, m.get("reasoning") is True,
             _opt_bool(m.get("temperature")), status if isinstance(status, str) else None,
-            _cost(m.get("cost"))]
+            _cost(m.get("cost")), _inputs(m), _opt_bool(m.get("structured_output")),
+            _efforts(m)]
 
 
 def parse_api(raw: bytes) -> dict[str, Any] | None:

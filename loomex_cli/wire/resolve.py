@@ -55,6 +55,21 @@ class ResolvedModel:
         return min(i.max_output, self.context_window // 4)
 
     @property
+    def accepts_images(self) -> bool | None:
+        """Whether the model takes image parts (registry input modalities); None: unknown."""
+        return self.info.accepts_images if self.info is not None else None
+
+    @property
+    def structured_output(self) -> bool | None:
+        """Whether the model takes ``response_format: json_schema``; None: unknown."""
+        return self.info.structured_output if self.info is not None else None
+
+    @property
+    def reasons(self) -> bool | None:
+        """Whether the model reasons (takes a reasoning effort); None: unknown."""
+        return self.info.reasoning if self.info is not None else None
+
+    @property
     def max_output(self) -> int | None:
         return self.info.max_output if self.info is not None else None
 
