@@ -122,6 +122,10 @@ class RunOptions:
     mcp_config: list[str] | None = None
     #: on a terminal, print the answer as it arrives (no Markdown rendering)
     raw: bool = False
+    #: --role NAME: [roles.NAME] of config.toml (flags given win over it)
+    role: str | None = None
+    #: --no-context-files: no AGENTS.md in the system prompt
+    no_context_files: bool = False
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -171,6 +175,8 @@ MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that 
 NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
 MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
 RAW = typer.Option(False, "--raw", help="Print the answer as it arrives, without Markdown rendering")
+ROLE = typer.Option(None, "--role", help="Use [roles.NAME] of config.toml: its system prompt, model, tools, temperature (flags given win)")
+NO_CONTEXT = typer.Option(False, "--no-context-files", help="Do not add AGENTS.md files (config dir, repository root down to here) to the system prompt")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -185,13 +191,14 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
-        raw: bool = RAW) -> None:
+        raw: bool = RAW, role: Optional[str] = ROLE,
+        no_context_files: bool = NO_CONTEXT) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
-                      raw=raw)
+                      raw=raw, role=role, no_context_files=no_context_files)
 
     def body() -> int:
         from .oneshot import run_once
@@ -211,12 +218,13 @@ def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
-         raw: bool = RAW) -> None:
+         raw: bool = RAW, role: Optional[str] = ROLE,
+         no_context_files: bool = NO_CONTEXT) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
                       resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw,
-                      prompt=first or "")
+                      prompt=first or "", role=role, no_context_files=no_context_files)
 
     def body() -> int:
         from .repl import run_repl
@@ -233,10 +241,11 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
           model: Optional[str] = MODEL, tools: Optional[str] = TOOLS,
           system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
           max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM,
-          debug: bool = DEBUG, mcp_config: Optional[List[str]] = MCP_CONFIG) -> None:
+          debug: bool = DEBUG, mcp_config: Optional[List[str]] = MCP_CONFIG,
+          role: Optional[str] = ROLE, no_context_files: bool = NO_CONTEXT) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, no_stdin=True, debug=debug,
-                      mcp_config=mcp_config)
+                      mcp_config=mcp_config, role=role, no_context_files=no_context_files)
 
     def body() -> int:
         from .serve import serve as run_server

@@ -82,6 +82,8 @@ def show_config() -> None:
     if kp.exists():
         print(f"\n# {kp}")
         _print_masked(read_toml(kp), all_secret=True)
+    from .context_view import config_show_lines
+    print("\n" + "\n".join(config_show_lines(data)))
 
 
 #: a setting or header whose name has one of these holds a secret (Authorization, x-api-key,

@@ -31,6 +31,8 @@ COMMANDS = {
     "/model": "/model NAME: switch model (Tab completes; no NAME: show it)",
     "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
+    "/role": "/role NAME: use [roles.NAME] of config.toml (no NAME: list the roles)",
+    "/context": "the AGENTS.md files in the system prompt: path, size, cut or not",
     "/retry": "send the last message again (after an error, or for another answer)",
     "/file": "/file PATH: add a text file to your next message",
     "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
@@ -264,12 +266,23 @@ class Repl:
             print("tools: " + (", ".join(t.name for t in self.setup.tools) or "none"))
         elif cmd == "/system":
             if arg:
-                self.setup.system = arg
-                kept = [m for m in self.messages if m.role != "system"]
-                self.handle.reset([Message.system(arg), *kept])
-                if self.rec is not None:
-                    self.rec.new()  # the saved history cannot be rewritten: a new one
-            print(f"system: {self.setup.system}")
+                self.setup.base_system = arg
+                self.setup.system = self.setup.compose_system(arg)
+                self._new_system()
+            print(f"system: {self.setup.base_system}")
+            if self.setup.context_files:
+                print("  (+ the context files: /context lists them)")
+        elif cmd == "/role":
+            from .roles_view import role_lines
+            if arg:
+                before = self.setup.system
+                self.setup.set_role(arg)
+                if self.setup.system != before:
+                    self._new_system()
+            print("\n".join(role_lines(self.setup, listing=not arg)))
+        elif cmd == "/context":
+            from .context_view import context_lines
+            print("\n".join(context_lines(self.setup.context_files)))
         elif cmd == "/clear":
             self.before = None
             self.handle.reset(self._fresh())
@@ -297,6 +310,14 @@ class Repl:
             raise CliError(f"unknown command {cmd}; /help lists them "
                            "(a message that starts with / : type //)")
         return None
+
+    def _new_system(self) -> None:
+        """The conversation goes on under ``setup.system`` (/system, /role)."""
+        kept = [m for m in self.messages if m.role != "system"]
+        first = [Message.system(self.setup.system)] if self.setup.system else []
+        self.handle.reset([*first, *kept])
+        if self.rec is not None:
+            self.rec.new()  # the saved history cannot be rewritten: a new one
 
     def _forget_last_exchange(self) -> None:
         """/retry: the last message and what answered it leave the history that is sent

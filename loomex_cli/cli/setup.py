@@ -31,21 +31,54 @@ class Setup:
         self.keys = load_keys()
         for warning in take_warnings():  # unknown keys, a keys.toml others can read
             say(warning)
-        self.model, self.model_source = choose_model(opts.model, self.config, self.keys)
+        #: --role NAME: its settings fill in what no flag gave (/role: see set_role)
+        self.role_name: str | None = getattr(opts, "role", None)
+        role = find_role(self.config, self.role_name) if self.role_name else {}
+        wanted = opts.model or role.get("model")
+        self.model, self.model_source = choose_model(wanted, self.config, self.keys)
+        if not opts.model and role.get("model"):
+            self.model_source = f"role {self.role_name}"
         self.resolved: ResolvedModel = resolve_model(self.model, config=self.config,
                                                      keys=self.keys)
+        self._named(self.model)
         for f in getattr(opts, "mcp_config", None) or ():  # --mcp-config: MCP servers' JSON
             from ..mcp.registry import add_config_file
             add_config_file(f)
-        self.tool_names = opts.tools if opts.tools is not None else default_tools(self.config)
+        self.tool_names = opts.tools if opts.tools is not None else \
+            role["tools"] if "tools" in role else default_tools(self.config)
         self.tools = resolve_tool_list(self.tool_names)
         if self.tools:
             self.check_rules()
-        self.system = opts.system if opts.system is not None else \
-            self.config.get("system_prompt", DEFAULT_SYSTEM)
+        self.temperature = opts.temperature if opts.temperature is not None else \
+            role.get("temperature")
+        #: the prompt before the AGENTS.md files are added (-s, the role's, config's, built in)
+        self.base_system = opts.system if opts.system is not None else role["system"] \
+            if "system" in role else self.config.get("system_prompt", DEFAULT_SYSTEM)
+        #: the AGENTS.md files found (None: turned off)
+        self.context_files: list[Any] | None = None
+        if not getattr(opts, "no_context_files", False) and \
+                self.config.get("context_files", True):
+            from .context_view import load_context_files
+            self.context_files = load_context_files()
+        self.system = self.compose_system(self.base_system)
         if getattr(opts, "allow_all", False):
             say("warning: --dangerously-allow-all: every tool call runs without asking, "
                 "dangerous ones too")
+
+    def compose_system(self, base: str | None) -> str | None:
+        """``base`` with the AGENTS.md files found appended (engine/context_files.py)."""
+        if not self.context_files:
+            return base
+        from ..engine.context_files import with_context
+        return with_context(base, self.context_files)
+
+    def _named(self, asked: str) -> None:
+        """The model is now the full name ``asked`` (an alias, a short name) resolved to."""
+        full = self.resolved.model
+        if full != asked:
+            how = "alias" if asked in (self.config.get("aliases") or {}) else "short name"
+            self.model_source += f", {how} {asked}"
+        self.model = full
 
     def agent(self) -> Agent:
         o = self.opts
@@ -53,7 +86,8 @@ class Setup:
             from ..mcp.registry import tools_changed
             if tools_changed(self.tools):
                 self.tools = resolve_tool_list(self.tool_names)
-        temp = o.temperature if o.temperature is not None else self.config.get("temperature", 0.1)
+        temp = self.temperature if self.temperature is not None else \
+            self.config.get("temperature", 0.1)
         steps = o.max_steps if o.max_steps is not None else self.config.get("max_steps", 10)
         if steps is not None and int(steps) < 1:
             fail("--max-steps must be at least 1", USAGE)
@@ -94,7 +128,31 @@ class Setup:
     def set_model(self, model: str) -> None:
         # raises ConfigError before anything changes
         r = resolve_model(model, config=self.config, keys=self.keys)
-        self.model, self.model_source, self.resolved = model, "/model", r
+        self.model_source, self.resolved = "/model", r
+        self._named(model)
+
+    def set_role(self, name: str) -> dict[str, Any]:
+        """/role NAME: what the role sets replaces what is in use (the model, tools,
+        temperature, system prompt); what it does not set stays. Nothing changes when a part
+        is bad (ConfigError / a usage error)."""
+        role = find_role(self.config, name)
+        r = resolve_model(role["model"], config=self.config, keys=self.keys) \
+            if "model" in role else None
+        tools = resolve_tool_list(role["tools"]) if "tools" in role else None
+        if r is not None:
+            self.resolved, self.model_source = r, f"role {name}"
+            self._named(role["model"])
+        if tools is not None:
+            self.tools, self.tool_names = tools, role["tools"]
+            if self.tools:
+                self.check_rules()
+        if "temperature" in role:
+            self.temperature = role["temperature"]
+        if "system" in role:
+            self.base_system = role["system"]
+            self.system = self.compose_system(self.base_system)
+        self.role_name = name
+        return role
 
     def set_tools(self, spec: str) -> None:
         self.tools = resolve_tool_list(spec)
@@ -127,6 +185,21 @@ class Setup:
             answer = policy[0](tool, args, ctx)
             return await answer if inspect.isawaitable(answer) else answer
         return approver
+
+
+def roles(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    t = config.get("roles") or {}
+    return {str(k): v for k, v in t.items() if isinstance(v, dict)} if isinstance(t, dict) \
+        else {}
+
+
+def find_role(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """``[roles.NAME]`` of config.toml; a ConfigError (exit 3) naming the roles there are."""
+    found = roles(config)
+    if name not in found:
+        have = ", ".join(sorted(found)) or "none: add [roles.NAME] to config.toml"
+        raise ConfigError(f"no role {name!r} in config.toml (roles: {have})")
+    return found[name]
 
 
 def default_tools(config: dict[str, Any]) -> Any:

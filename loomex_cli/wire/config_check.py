@@ -4,8 +4,8 @@ Every key loomex reads has a declared type. A value of the wrong type is a Confi
 3) naming the file, the line, the dotted key and the type expected, so that nothing of the
 wrong type ever reaches a provider. A key that is not in the schema is ignored with a warning
 naming the file, the line and the nearest known key ("did you mean"). Tables whose keys are
-names the user chooses (``[providers.NAME]``, ``[tools.NAME]``, ``headers``, ``extra_body``)
-are checked one level down.
+names the user chooses (``[providers.NAME]``, ``[tools.NAME]``, ``[roles.NAME]``,
+``[aliases]``, ``headers``, ``extra_body``) are checked one level down.
 """
 
 from __future__ import annotations
@@ -80,6 +80,14 @@ RETRY: dict[str, Any] = {
 
 TOOL_RULES: dict[str, Any] = {"allow": STRING_OR_STRINGS, "deny": STRING_OR_STRINGS}
 
+#: ``[roles.NAME]``: used with --role NAME and /role NAME
+ROLE: dict[str, Any] = {
+    "system": STRING,
+    "model": STRING,
+    "tools": STRING_OR_STRINGS,
+    "temperature": NUMBER,
+}
+
 #: config.toml: every key loomex reads, and its type
 SCHEMA: dict[str, Any] = {
     "default_model": STRING,
@@ -88,12 +96,17 @@ SCHEMA: dict[str, Any] = {
     "max_cost": NUMBER,
     "tools_default": STRING_OR_STRINGS,
     "system_prompt": STRING,
+    #: AGENTS.md files added to the system prompt (false: never; --no-context-files)
+    "context_files": BOOL,
     "save": BOOL,
     "idle_timeout": SECONDS,
     "connect_timeout": SECONDS,
     "providers": Each(PROVIDER),
     "retry": RETRY,
     "tools": Each(TOOL_RULES),
+    #: ``fast = "groq/llama-3.3-70b-versatile"``: names for -m, /model, serve, the library
+    "aliases": STRING_TABLE,
+    "roles": Each(ROLE),
     #: MCP servers: checked key by key where they are read (loomex_cli/mcp/config.py)
     "mcp": TABLE,
 }

@@ -95,7 +95,17 @@ def resolve_model(model: str, *, config: dict[str, Any] | None = None,
                   info: ModelInfo | None = None) -> ResolvedModel:
     """The route (ConfigError when it cannot be made) and the registry's metadata (never an
     error: unknown metadata is None). ``config``/``keys`` default to the files on disk,
-    ``env`` to the environment; ``info`` overrides the registry."""
+    ``env`` to the environment; ``info`` overrides the registry.
+
+    ``model`` may be an alias from config.toml ``[aliases]`` or a short name that one
+    configured provider serves (``gpt-4.1-mini``): see :mod:`.model_names`. The result's
+    ``model`` is then the full ``provider/model-id``."""
+    if config is None:
+        from .config import load_config
+        config = load_config()
+    if "/" not in model or model in (config.get("aliases") or {}):
+        from .model_names import expand
+        model = expand(model, config, keys, env, short=base_url is None)
     r = make_route(model, config, keys, base_url=base_url, api_key=api_key, env=env)
     return ResolvedModel(model, r, info if info is not None else metadata(model))
 
