@@ -75,7 +75,7 @@ def test_per_file_cap_cuts_with_a_note(repo: Path) -> None:
     section = cf.prompt_section([f])
     assert section.endswith("x" * 40 + "\n\n[loomex: this file has 101 bytes; only the first "
                             "40 are included]")
-    assert cf.cut_note(f) == f"note: {f.path} is cut to its first 40 of 101 bytes in the prompt"
+    assert cf.cut_note(f) == f"{f.path} is cut to its first 40 of 101 bytes in the prompt"
 
 
 def test_cut_inside_a_utf8_character_drops_the_half(repo: Path) -> None:

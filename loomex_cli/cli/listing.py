@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json as jsonlib
-import os
 import sys
 from typing import Any
 
 from ..wire.config import load_config, load_keys
-from ..wire.providers import PRESETS, key_env_for, known_providers, provider_table
+from ..wire.providers import PRESETS, known_providers, provider_table
 from .choose_model import DEFAULT_MODELS
 
 WIDTH = 100
@@ -16,24 +15,14 @@ UNAVAILABLE = "(model metadata unavailable: offline and no cache)"
 
 
 def _configured(name: str, config: dict, keys: dict) -> bool:
-    env = key_env_for(name, config)
-    preset = PRESETS.get(name)
-    return bool((env and os.environ.get(env)) or keys.get(name) or provider_table(name, config)
-                or (preset is not None and preset.key_env is None))
+    from ..wire.model_names import is_configured
+    return is_configured(name, config, keys)
 
 
 def _configured_providers(config: dict, keys: dict, reg: dict | None) -> list[str]:
-    """Presets and config.toml providers that are configured, then the OpenAI-compatible
-    models.dev providers whose key is set (not the ones a preset already covers)."""
-    from ..wire import registry
-    names = [n for n in known_providers(config) if _configured(n, config, keys)]
-    for pid, e in sorted((reg or {}).items()):
-        if pid in names or pid in registry.REVERSE or not e.openai_compatible:
-            continue
-        env = e.key_env
-        if (env and os.environ.get(env)) or keys.get(pid):
-            names.append(pid)
-    return names
+    """The configured providers (wire/model_names.py: short names resolve among them)."""
+    from ..wire.model_names import configured_providers
+    return configured_providers(config, keys)
 
 
 def _config_models(name: str, config: dict) -> list[str]:
@@ -177,8 +166,16 @@ def list_models(query: str | None, as_json: bool) -> None:
     rows, note = collect(query, config, keys)
     if note:
         print(note, file=sys.stderr)
+    from ..wire.model_names import aliases
+    words = (query or "").lower().split()
+    named = {k: v for k, v in aliases(config).items()
+             if all(w in f"{k} {v}".lower() for w in words)}
     if as_json:
+        for r in rows:
+            r["aliases"] = sorted(k for k, v in named.items() if v == r["model"])
         text = jsonlib.dumps(rows, indent=2)
+    elif named and not rows:
+        text = ""
     elif rows and note:  # no metadata: the ids only, as before the registry
         text = "\n".join(r["model"] for r in rows)
     elif rows:
@@ -188,6 +185,9 @@ def list_models(query: str | None, as_json: bool) -> None:
     else:
         text = ("no models: no provider is configured (export a key such as "
                 "OPENROUTER_API_KEY, or run `loomex keys set PROVIDER`)")
+    if named and not as_json:  # config.toml [aliases]: -m NAME takes them
+        text = "\n".join([*([text] if text else []),
+                          *(f"alias {k} = {v}" for k, v in sorted(named.items()))])
     print(text)  # `loomex models | head`: a BrokenPipeError ends it quietly (pipes.py)
 
 

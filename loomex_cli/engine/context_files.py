@@ -251,9 +251,9 @@ def with_context(system: str | None, files: list[ContextFile]) -> str | None:
 def cut_note(f: ContextFile) -> str | None:
     """The one line for stderr about a file that was cut or left out (None: nothing to say)."""
     if f.cut:
-        return f"note: {f.path} is cut to its first {f.used:,} of {f.size:,} bytes in the prompt"
+        return f"{f.path} is cut to its first {f.used:,} of {f.size:,} bytes in the prompt"
     if f.skipped:
-        return f"note: {f.path} is not used ({f.skipped})"
+        return f"{f.path} is not used ({f.skipped})"
     return None
 
 
