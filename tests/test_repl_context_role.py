@@ -20,6 +20,9 @@ temperature = 0.7
 
 [roles.terse]
 system = "One word."
+
+[aliases]
+fast = "replay/llama-fast"
 '''
 
 
@@ -103,9 +106,25 @@ def test_unknown_role_keeps_everything(chat, replay, tmp_path):
     t.keys("Enter")
     t.wait_for("no role 'nope' in config.toml (roles: coder, terse)")
     t.wait_prompt()
+    t.type("/model fast")
+    t.keys("Enter")
+    t.wait_for("model replay/llama-fast · provider replay")
+    assert "from /model, alias fast" in t.wait_prompt()
     t.type("hi")
     t.keys("Enter")
     t.wait_for("Still.")
     body = replay.requests(name)[-1].body
-    assert body["model"] == "test-model" and "tools" not in body
+    assert body["model"] == "llama-fast" and "tools" not in body
+    t.leave_with_ctrl_d()
+
+
+def test_role_names_complete_with_tab(chat, replay, tmp_path):
+    name, url = replay.new_script([Reply.text("ok")], prefix="ctxrepl")
+    env = CliEnv(tmp_path / "home", url, extra_config=ROLES)
+    t = chat(env, tmp_path, "--no-context-files")
+    t.type("/role te")
+    t.wait_for("terse")  # the completion menu offers it
+    t.keys("Tab")
+    t.keys("Enter")
+    t.wait_for('role terse: system "One word."')
     t.leave_with_ctrl_d()

@@ -67,6 +67,12 @@ def completer(commands: dict[str, str], setup: Any) -> Any:
                 word = text[len("/model "):].lstrip()
                 for name in models.matching(word):
                     yield Completion(name, -len(word))
+            elif text.startswith("/role ") and "\n" not in text:
+                word = text[len("/role "):].lstrip()
+                from .setup import roles
+                for name in sorted(roles(setup.config)):
+                    if name.startswith(word):
+                        yield Completion(name, -len(word))
     return SlashCompleter()
 
 
@@ -89,6 +95,8 @@ class ModelNames:
                 pass
             if self.setup.model not in names:
                 names.insert(0, self.setup.model)
+            from ..wire.model_names import aliases  # config.toml [aliases]
+            names[:0] = sorted(aliases(self.setup.config))
             self._base = names
         return self._base
 

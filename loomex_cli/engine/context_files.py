@@ -41,7 +41,6 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 #: the names looked for in each directory: the first that exists is used
 NAMES = ("AGENTS.md", "CLAUDE.md")
@@ -256,6 +255,3 @@ def cut_note(f: ContextFile) -> str | None:
         return f"{f.path} is not used ({f.skipped})"
     return None
 
-
-def found_paths(files: list[ContextFile]) -> list[Path]:
-    return [Path(f.path) for f in files if f.text is not None]
