@@ -157,3 +157,13 @@ def test_heading_path_escapes_control_characters(tmp_path: Path) -> None:
 
 def test_nothing_found_costs_no_reads(tmp_path: Path) -> None:
     assert cf.discover(str(tmp_path), tmp_path / "no-config") == []
+
+
+def test_a_symlink_swapped_in_after_the_check_is_not_followed(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("PRIVATE")
+    (repo / "AGENTS.md").write_text("fine")
+    f = cf._candidate(str(repo), str(repo))
+    (repo / "AGENTS.md").unlink()
+    os.symlink(tmp_path / "secret", repo / "AGENTS.md")  # between the look and the read
+    cf._read(f, 100)
+    assert f.text is None and f.skipped == "unreadable"

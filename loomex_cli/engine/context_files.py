@@ -69,6 +69,8 @@ class ContextFile:
     skipped: str | None = None
     #: "global" or "project"
     scope: str = "project"
+    #: the file that is opened: ``path`` with symlinks resolved (and checked)
+    real: str = ""
 
     @property
     def cut(self) -> bool:
@@ -147,9 +149,9 @@ def _candidate(d: str, inside: str | None) -> ContextFile | None:
             st = os.lstat(path)
         except OSError:
             continue
-        f = ContextFile(path)
+        f = ContextFile(path, real=path)
         if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(path)
+            f.real = real = os.path.realpath(path)
             if inside is not None and not _within(real, inside):
                 f.skipped = "a symlink out of the repository"
                 return f
@@ -171,9 +173,10 @@ def _within(path: str, root: str) -> bool:
 
 def _read(f: ContextFile, cap: int) -> None:
     """Reads at most ``cap`` bytes of ``f`` (a regular file, else skipped)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | \
+        getattr(os, "O_NOFOLLOW", 0)  # the path checked, not a symlink put there since
     try:
-        fd = os.open(os.path.realpath(f.path), flags)
+        fd = os.open(f.real or f.path, flags)
     except OSError:
         f.skipped = "unreadable"
         return
