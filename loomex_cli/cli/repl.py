@@ -31,6 +31,7 @@ COMMANDS = {
     "/model": "/model NAME: switch model (Tab completes; no NAME: show it)",
     "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
+    "/effort": "/effort LEVEL: reasoning effort (minimal..high, default; no LEVEL: show it)",
     "/retry": "send the last message again (after an error, or for another answer)",
     "/file": "/file PATH: add a text file to your next message",
     "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
@@ -104,6 +105,8 @@ class Repl:
               file=sys.stderr)
         from .announce import model_line
         print(f"\x1b[2m{model_line(self.setup)}\x1b[0m", file=sys.stderr)
+        if note := self.setup.effort().note:
+            say(note)
         from .interrupt import ENDING, on_interrupt
         with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
             await self._loop(session)
@@ -262,6 +265,15 @@ class Repl:
             if arg:
                 self.setup.set_tools("" if arg == "none" else arg)
             print("tools: " + (", ".join(t.name for t in self.setup.tools) or "none"))
+        elif cmd == "/effort":
+            from ..wire.effort import EFFORTS
+            if arg and arg != "default" and arg not in EFFORTS:
+                raise CliError(f"/effort {arg}: use one of {', '.join(EFFORTS)}, or default")
+            if arg:
+                self.setup.opts.effort = None if arg == "default" else arg
+            chosen = self.setup.effort()
+            print(f"reasoning effort: {chosen.value or 'not sent'}"
+                  + (f" ({chosen.note})" if chosen.note else ""))
         elif cmd == "/system":
             if arg:
                 self.setup.system = arg
