@@ -193,3 +193,38 @@ def test_bad_effort_values(cli, replay):
     done = run("-m", "openai/gpt-5", "x")
     assert done.code == 3 and "providers.openai.effort must be one of none, minimal" in done.err
     assert bodies(replay, env) == []
+
+
+def test_effort_in_the_repl(tmux, replay, tmp_path):
+    from cli_support import Term, loomex_bin
+    name, url = replay.new_script([Reply.text("one"), Reply.text("two"), Reply.text("three")],
+                                  prefix="repl-effort")
+    env = CliEnv(tmp_path, url)  # replay/test-model: the registry does not describe it
+    t = Term(tmux, env.env(), [loomex_bin(), "chat", "--effort", "low"])
+    try:
+        t.wait_prompt()
+        t.type("a")
+        t.keys("Enter")
+        t.wait_for("one")
+        t.wait_prompt()
+        t.type("/effort xhigh")
+        t.keys("Enter")
+        t.wait_for("reasoning effort: xhigh")
+        t.type("b")
+        t.keys("Enter")
+        t.wait_for("two")
+        t.wait_prompt()
+        t.type("/effort hard")
+        t.keys("Enter")
+        t.wait_for("/effort hard: use one of none, minimal")
+        t.type("/effort default")
+        t.keys("Enter")
+        t.wait_for("reasoning effort: not sent")
+        t.type("c")
+        t.keys("Enter")
+        t.wait_for("three")
+        sent = [r.body.get("reasoning_effort") for r in replay.requests(name)]
+        assert sent == ["low", "xhigh", None]
+        assert "EXITED=0" in t.leave_with_ctrl_d()
+    finally:
+        t.close()

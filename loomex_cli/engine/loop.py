@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire import client as wire
 from ..wire.assemble import Assembled, Assembler
-from ..wire.effort import choose_effort
 from ..wire.providers import Route
 from ..wire.resolve import ResolvedModel, aresolve_model, with_route
 from ..wire.retry import with_retry
@@ -37,11 +36,13 @@ from .messages import Message, ToolCall
 from .repair import complete_history
 from .result import RunResult
 from .sinks import Dispatcher
-from .structured import Structured, structured_output
 from .telemetry_sink import sink_if_enabled, tracing_from_env, tracing_sink
 from .terminal import terminal_asker
 from .tool_calls import run_tools
 from .tools import as_tool
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .structured import Structured, Verdict
 
 # -- public entry points ------------------------------------------------------------
 
@@ -61,7 +62,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
     tools = {t.name: t for t in map(as_tool, agent.tools)}
-    out = structured_output(output_type or agent.output_type, resolved, list(tools))
+    out = _structured(output_type or agent.output_type, resolved, list(tools))
     specs = [t.spec() for t in tools.values()]
     specs = (out.with_answer_tool(specs) if out is not None else specs) or None
     dispatcher = Dispatcher([sink, sink_if_enabled(), _tracing()])
@@ -95,13 +96,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             run.tracker.update(turn.usage, len(msgs))
             step_cost = run.spend(turn.usage)
             result.step_usage.append(turn.usage or {})
-            verdict = out.judge(assistant) if out is not None else None  # an answer?
-            tool_results: list[Message] = []
-            if verdict is not None:
-                tool_results = _add(verdict.messages, msgs, emit, step)
-            elif assistant.tool_calls:
-                tool_results = await run_tools(assistant.tool_calls, tools, agent, run.ctx,
-                                                emit, step, msgs)
+            verdict, tool_results = await _act(run, assistant, out, tools)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
                             len(assistant.tool_calls or ()), step_cost))
             if verdict is not None and verdict.error is not None:
@@ -223,7 +218,7 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
                       out: Structured | None = None) -> tuple[Message, Assembled]:
     route = resolved.route
     echo = route.echo_reasoning
-    effort = choose_effort(agent.reasoning_effort or route.effort, resolved).value
+    effort = _effort(agent.reasoning_effort or route.effort, resolved)
     body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
                            temperature=resolved.temperature(agent.temperature),
                            max_tokens=agent.max_tokens, extra_body=agent.extra_body,
@@ -282,11 +277,35 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
     return Message("assistant", turn.content, calls, reasoning=turn.reasoning), turn
 
 
-def _add(new: list[Message], msgs: list[Message], emit: Any, step: int) -> list[Message]:
-    msgs.extend(new)
-    for m in new:
-        emit(MessageAdded(m, step))
-    return new
+def _structured(output_type: Any, resolved: ResolvedModel,
+                tool_names: list[str]) -> Structured | None:
+    if output_type is None:
+        return None
+    from .structured import structured_output  # only for runs that ask for it
+    return structured_output(output_type, resolved, tool_names)
+
+
+def _effort(wanted: str | None, resolved: ResolvedModel) -> str | None:
+    if wanted is None:
+        return None
+    from ..wire.effort import choose_effort  # only for runs that ask for it
+    return choose_effort(wanted, resolved).value
+
+
+async def _act(run: RunState, assistant: Message, out: Structured | None,
+               tools: dict[str, Any]) -> tuple[Verdict | None, list[Message]]:
+    """What follows the model's turn: a structured answer is judged (the verdict's messages
+    are added: a repair request, or the answer call's result), or the tool calls run."""
+    verdict = out.judge(assistant) if out is not None else None
+    if verdict is not None:
+        run.messages.extend(verdict.messages)
+        for m in verdict.messages:
+            run.emit(MessageAdded(m, run.step))
+        return verdict, verdict.messages
+    if assistant.tool_calls:
+        return None, await run_tools(assistant.tool_calls, tools, run.agent, run.ctx, run.emit,
+                                     run.step, run.messages)
+    return None, []
 
 
 def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step: int) -> None:

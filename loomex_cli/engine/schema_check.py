@@ -55,7 +55,7 @@ def _scan(s: Any, found: set[str], depth: int) -> None:
         return
     for k, v in s.items():
         if k == "$ref":
-            if not (isinstance(v, str) and _REF.match(v)):
+            if not (isinstance(v, str) and _ref(v)):
                 found.add(f"$ref {v!r}")
         elif k not in CHECKED and k not in ANNOTATIONS:
             found.add(k)
@@ -69,7 +69,13 @@ def _scan(s: Any, found: set[str], depth: int) -> None:
                 _scan(x, found, depth + 1)
 
 
-_REF = re.compile(r"#/(\$defs|definitions)/([^/]+)$")
+_REF_RE = r"#/(\$defs|definitions)/([^/]+)"
+
+
+def _ref(ref: str) -> re.Match[str] | None:
+    """A local ``$ref`` ("#/$defs/NAME"): its table and name (re caches the pattern; nothing
+    is compiled at import, which every run pays)."""
+    return re.fullmatch(_REF_RE, ref)
 
 
 def validate(value: Any, schema: dict[str, Any], path: str = "arguments",
@@ -114,7 +120,7 @@ def _check(value: Any, schema: Any, path: str, root: Any, depth: int) -> list[st
 
 
 def _resolve(ref: Any, root: Any) -> Any:
-    m = _REF.match(ref) if isinstance(ref, str) else None
+    m = _ref(ref) if isinstance(ref, str) else None
     if not m or not isinstance(root, dict):
         return None
     table = root.get(m.group(1))

@@ -15,7 +15,6 @@ How it is written is the provider table's ``effort_style`` (:func:`effort_fields
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
@@ -26,12 +25,19 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 STYLES = ("reasoning_effort", "reasoning")
 
 
-@dataclass(frozen=True, slots=True)
 class Effort:
-    #: the value sent (None: the field is left out)
-    value: str | None
-    #: one line for the person about a change or an omission (None: sent as asked)
-    note: str | None = None
+    """The value sent (None: the field is left out), and one line for the person about a
+    change or an omission (None: sent as asked). A plain class: config.toml's check imports
+    this module on every run, and a dataclass costs a millisecond to make."""
+
+    __slots__ = ("value", "note")
+
+    def __init__(self, value: str | None, note: str | None = None) -> None:
+        self.value = value
+        self.note = note
+
+    def __repr__(self) -> str:
+        return f"Effort({self.value!r}, {self.note!r})"
 
 
 def check_effort(value: Any, where: str = "reasoning effort") -> str | None:
