@@ -228,3 +228,31 @@ def test_effort_in_the_repl(tmux, replay, tmp_path):
         assert "EXITED=0" in t.leave_with_ctrl_d()
     finally:
         t.close()
+
+
+def test_on_a_terminal_the_json_is_indented_and_cannot_drive_it(monkeypatch, capsys):
+    from loomex_cli.cli import oneshot
+    monkeypatch.setattr(oneshot, "stdout_is_tty", lambda: True)
+    value = {"name": "Zoë\x9b2J\u202eevil", "n": 1}
+    oneshot._print_answer(value)
+    out = capsys.readouterr().out
+    assert out == '{\n  "name": "Zoë\\u009b2J\\u202eevil",\n  "n": 1\n}\n'
+    assert json.loads(out) == value  # the same JSON
+    monkeypatch.setattr(oneshot, "stdout_is_tty", lambda: False)
+    oneshot._print_answer(value)
+    assert capsys.readouterr().out == json.dumps(value, ensure_ascii=False) + "\n"  # the bytes
+
+
+def test_a_lone_surrogate_in_the_answer_is_replaced(cli, replay):
+    env, run = cli([Reply.tool_calls([("c1", "final_answer", '{"value": "a\\ud800b"}')])])
+    done = run("-m", "openrouter/anthropic/claude-sonnet-4", "--schema",
+               '{"type": "string"}', "x")
+    assert done.code == 0, done.err
+    assert json.loads(done.out) == "a\ufffdb"
+
+
+def test_a_config_default_is_left_out_quietly_for_a_model_that_does_not_reason(cli, replay):
+    env, run = cli([Reply.text("ok")], config='\n[providers.openai]\neffort = "low"\n')
+    done = run("-m", "openai/gpt-4.1-mini", "hi")
+    assert done.code == 0 and done.err == ""
+    assert "reasoning_effort" not in bodies(replay, env)[0]

@@ -143,13 +143,21 @@ def say_dim(line: str) -> None:
 
 
 def _print_answer(value: Any) -> None:
-    """A --schema answer on stdout: indented for a person, one line for a program."""
+    """A --schema answer on stdout: indented for a person, one line for a program. On a
+    terminal the characters a terminal could obey (C1 controls, DEL, bidi overrides: JSON
+    already escapes C0) are written as ``\\uXXXX``: the same JSON, and nothing the model
+    wrote can act on the terminal."""
     import json
     import sys
     from . import pipes
+    tty = stdout_is_tty()
+    text = json.dumps(value, ensure_ascii=False, indent=2 if tty else None)
+    if tty:
+        import re
+        text = re.sub("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+                      lambda m: f"\\u{ord(m.group()):04x}", text)
     try:
-        sys.stdout.write(json.dumps(value, ensure_ascii=False,
-                                    indent=2 if stdout_is_tty() else None) + "\n")
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         pipes.silence_stdout()

@@ -77,10 +77,12 @@ class Setup:
 
     def effort(self) -> Any:
         """The reasoning effort requests will carry (``--effort``, else the config's default
-        for the model), with a note when it is not what was asked (wire/effort.py)."""
-        from ..wire.effort import choose_effort
-        return choose_effort(getattr(self.opts, "effort", None) or self.route.effort,
-                             self.resolved)
+        for the model), with a note when ``--effort`` gets something else (wire/effort.py);
+        a config default that a model does not take changes quietly."""
+        from ..wire.effort import Effort, choose_effort
+        flag = getattr(self.opts, "effort", None)
+        chosen = choose_effort(flag or self.route.effort, self.resolved)
+        return chosen if flag else Effort(chosen.value)
 
     @property
     def route(self) -> Route:

@@ -1,8 +1,9 @@
 """Structured output: a run whose answer is JSON matching a schema (``output_type=`` in the
 library, ``--schema`` in the CLI).
 
-    spec = output_spec(Person)          # a TypedDict, a dataclass, any annotation, or a schema
-    out = Structured(spec, resolved)    # one run's: what the request adds, and the judging
+    out = structured_output(Person, resolved, tool_names)  # None without an output type
+    out.with_answer_tool(specs), out.body_fields()          # what the request gets
+    out.judge(assistant_message)                            # a Verdict, or None: not an answer
 
 How it is asked for: ``response_format: {"type": "json_schema", ...}`` when the registry says
 the model supports it (``ResolvedModel.structured_output``), otherwise a forced call of one
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 from ..errors import SchemaMismatch
+from ..wire.client import no_lone_surrogates
 from .messages import Message
 from .schema import type_to_schema, unwrap
 from .schema_check import unchecked_keywords, validate
@@ -82,6 +84,8 @@ def _from_schema(d: dict[str, Any]) -> OutputSpec:
     if t is not None and not (isinstance(t, str) or isinstance(t, list) and
                               all(isinstance(x, str) for x in t)):
         raise ValueError(f"the schema's type must be a string or a list of strings, got {t!r}")
+    if t is None and isinstance(schema.get("properties"), dict):
+        schema = {"type": "object", **schema}  # an object, whatever it forgot to say
     unchecked = unchecked_keywords(schema)
     if unchecked:
         raise ValueError("the schema uses keywords loomex does not check, so an answer could "
@@ -226,7 +230,7 @@ def _problems(text: str, spec: OutputSpec) -> list[str] | _Parsed:
     if not body.strip():
         return ["the answer is empty"]
     try:
-        obj = json.loads(body)
+        obj = no_lone_surrogates(json.loads(body))  # "\\ud800" cannot be printed or saved
     except (ValueError, RecursionError) as e:
         return [f"the answer is not valid JSON ({e})"]
     problems = validate(obj, spec.schema, "$")
