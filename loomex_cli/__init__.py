@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "BadRequestError": "errors", "ContextLengthError": "errors",
     "RateLimitError": "errors", "ServerError": "errors",
     "ConnectError": "errors", "StreamError": "errors",
-    "IdleTimeoutError": "errors",
+    "IdleTimeoutError": "errors", "SchemaMismatch": "errors",
     "RetryPolicy": "wire.retry",
     "mcp_tools": "mcp",
 }
@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.tools import Tool, ToolError, tool
     from .errors import (AuthError, BadRequestError, ConfigError, ConnectError,
                               ContextLengthError, IdleTimeoutError, LoomexError, NotFoundError,
-                              ProviderError, RateLimitError, ServerError, StreamError)
+                              ProviderError, RateLimitError, SchemaMismatch, ServerError,
+                              StreamError)
     from .wire.retry import RetryPolicy
     from .mcp import mcp_tools

@@ -98,6 +98,11 @@ class StreamError(ProviderError):
     kind = "stream"
 
 
+class SchemaMismatch(LoomexError):
+    """The model's answer did not match the output schema, even after a repair turn."""
+    kind = "schema_mismatch"
+
+
 class StoreError(LoomexError):
     """The database cannot be opened, read or written (every ``sqlite3.Error`` a Store method
     meets comes out as this)."""

@@ -50,7 +50,7 @@ app = typer.Typer(
     help="loomex: an agent for your terminal, over any OpenAI-compatible API.",
     epilog='Prompts that start with "-": loomex -- "-x is a flag?"  '
            "Exit codes: 0 ok, 1 internal, 2 usage, 3 config, 4 auth, 5 provider, "
-           "6 rate limited, 7 limit reached, 130 interrupted (143 SIGTERM, 129 SIGHUP), "
+           "6 rate limited, 7 limit reached, 8 answer not matching --schema, 130 interrupted (143 SIGTERM, 129 SIGHUP), "
            "141 stdout closed (| head).",
 )
 keys_app = typer.Typer(help="Manage stored API keys (keys.toml, mode 0600).", no_args_is_help=True,
@@ -126,6 +126,10 @@ class RunOptions:
     role: str | None = None
     #: --no-context-files: no AGENTS.md in the system prompt
     no_context_files: bool = False
+    #: --schema: the answer is JSON matching it (inline JSON, a file, or the concise form)
+    schema: str | None = None
+    #: --effort: the reasoning effort (none, minimal, low, medium, high, xhigh, max)
+    effort: str | None = None
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -177,6 +181,8 @@ MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers
 RAW = typer.Option(False, "--raw", help="Print the answer as it arrives, without Markdown rendering")
 ROLE = typer.Option(None, "--role", help="Use [roles.NAME] of config.toml: its system prompt, model, tools, temperature (flags given win)")
 NO_CONTEXT = typer.Option(False, "--no-context-files", help="Do not add AGENTS.md files (config dir, repository root down to here) to the system prompt")
+SCHEMA = typer.Option(None, "--schema", help="Answer with JSON matching this: a JSON Schema (inline or a file) or 'name str, age int, tags list[str]'. stdout gets only the JSON (exit 8 if the answer does not match after one repair turn)")
+EFFORT = typer.Option(None, "--effort", help="Reasoning effort: minimal, low, medium, high (none, xhigh, max where the model takes them); left out for a model that does not reason")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -192,13 +198,15 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
         raw: bool = RAW, role: Optional[str] = ROLE,
-        no_context_files: bool = NO_CONTEXT) -> None:
+        no_context_files: bool = NO_CONTEXT, schema: Optional[str] = SCHEMA,
+        effort: Optional[str] = EFFORT) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
-                      raw=raw, role=role, no_context_files=no_context_files)
+                      raw=raw, role=role, no_context_files=no_context_files,
+                      schema=schema, effort=effort)
 
     def body() -> int:
         from .oneshot import run_once
@@ -219,12 +227,13 @@ def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
          raw: bool = RAW, role: Optional[str] = ROLE,
-         no_context_files: bool = NO_CONTEXT) -> None:
+         no_context_files: bool = NO_CONTEXT, effort: Optional[str] = EFFORT) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
                       resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw,
-                      prompt=first or "", role=role, no_context_files=no_context_files)
+                      prompt=first or "", role=role, no_context_files=no_context_files,
+                      effort=effort)
 
     def body() -> int:
         from .repl import run_repl

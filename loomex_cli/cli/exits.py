@@ -13,6 +13,8 @@ AUTH = 4
 PROVIDER = 5
 RATE_LIMITED = 6
 LIMIT = 7
+#: the answer did not match --schema, even after a repair turn
+SCHEMA_MISMATCH = 8
 INTERRUPTED = 130
 
 
@@ -39,7 +41,8 @@ def say(message: str) -> None:
 #: error kind (``loomex_cli.errors``) -> exit code; a kind not listed: its class's parent's
 BY_KIND: dict[str, int] = {
     "config": CONFIG, "not_found": CONFIG, "auth": AUTH, "rate_limited": RATE_LIMITED,
-    "provider": PROVIDER, "store": INTERNAL, "unknown_conversation": USAGE, "error": INTERNAL,
+    "provider": PROVIDER, "schema_mismatch": SCHEMA_MISMATCH, "store": INTERNAL,
+    "unknown_conversation": USAGE, "error": INTERNAL,
 }
 
 

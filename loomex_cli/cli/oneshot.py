@@ -27,6 +27,11 @@ def run_once(opts: Any) -> int:
         opts.model = before.model  # go on with the model the conversation had
     setup = Setup(opts)
     agent = setup.agent()
+    if opts.schema is not None:
+        from .schema_arg import read_schema
+        agent.output_type = read_schema(opts.schema)
+    if (note := setup.effort().note) and not opts.quiet:
+        say(note)
     if opts.verbose and setup.info is None:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
@@ -88,6 +93,9 @@ def run_once(opts: Any) -> int:
     if result is not None:
         result.steps = max(result.steps, steps.started)  # an interrupted step was done too
         out.finish(result, extra) if opts.json else out.finish(result)
+    if result is not None and result.structured and result.finish_reason == "stop" \
+            and error is None and not opts.json:
+        _print_answer(result.output_json)  # --schema: the validated JSON alone on stdout
     if pipes.broken():
         return pipes.BROKEN_PIPE  # the reader left: no message, no usage line (pipes.py)
     if result is not None:
@@ -134,10 +142,34 @@ def say_dim(line: str) -> None:
     sys.stderr.write(f"\x1b[2m{line}\x1b[0m\n" if stderr_is_tty() else f"{line}\n")
 
 
+def _print_answer(value: Any) -> None:
+    """A --schema answer on stdout: indented for a person, one line for a program. On a
+    terminal the characters a terminal could obey (C1 controls, DEL, bidi overrides: JSON
+    already escapes C0) are written as ``\\uXXXX``: the same JSON, and nothing the model
+    wrote can act on the terminal."""
+    import json
+    import sys
+    from . import pipes
+    tty = stdout_is_tty()
+    text = json.dumps(value, ensure_ascii=False, indent=2 if tty else None)
+    if tty:
+        import re
+        text = re.sub("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+                      lambda m: f"\\u{ord(m.group()):04x}", text)
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pipes.silence_stdout()
+
+
 def _output(opts: Any) -> Any:
     from .render import JsonOutput, PlainOutput, RichOutput
     if opts.json:
         return JsonOutput()
+    if opts.schema is not None:  # the answer is printed once validated: never streamed
+        progress = not opts.quiet and (stderr_is_tty() or opts.verbose)
+        return PlainOutput(progress, show_reasoning=not opts.no_reasoning, discard_answer=True)
     if stdout_is_tty() and not opts.quiet and not opts.raw:
         return RichOutput(show_reasoning=not opts.no_reasoning)
     progress = not opts.quiet and (stderr_is_tty() or opts.verbose)

@@ -127,6 +127,17 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 class JsonOutput:
     """``--json``: every engine event as a line of JSON on stdout."""
 
@@ -152,8 +163,10 @@ class JsonOutput:
 class PlainOutput(_Holding):
     """Answer text to stdout as it streams; progress to stderr when someone can see it."""
 
-    def __init__(self, progress: bool, show_reasoning: bool = True) -> None:
-        self.out = sys.stdout
+    def __init__(self, progress: bool, show_reasoning: bool = True,
+                 discard_answer: bool = False) -> None:
+        #: ``discard_answer``: the text is not shown (``--schema`` prints the validated JSON)
+        self.out = _Discard() if discard_answer else sys.stdout
         self.err = sys.stderr
         self.progress = progress
         self.show_reasoning = show_reasoning

@@ -33,6 +33,7 @@ COMMANDS = {
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
     "/role": "/role NAME: use [roles.NAME] of config.toml (no NAME: list the roles)",
     "/context": "the AGENTS.md files in the system prompt: path, size, cut or not",
+    "/effort": "/effort LEVEL: reasoning effort (minimal..high, default; no LEVEL: show it)",
     "/retry": "send the last message again (after an error, or for another answer)",
     "/file": "/file PATH: add a text file to your next message",
     "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
@@ -106,6 +107,8 @@ class Repl:
               file=sys.stderr)
         from .announce import model_line
         print(f"\x1b[2m{model_line(self.setup)}\x1b[0m", file=sys.stderr)
+        if note := self.setup.effort().note:
+            say(note)
         from .interrupt import ENDING, on_interrupt
         with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
             await self._loop(session)
@@ -264,6 +267,15 @@ class Repl:
             if arg:
                 self.setup.set_tools("" if arg == "none" else arg)
             print("tools: " + (", ".join(t.name for t in self.setup.tools) or "none"))
+        elif cmd == "/effort":
+            from ..wire.effort import EFFORTS
+            if arg and arg != "default" and arg not in EFFORTS:
+                raise CliError(f"/effort {arg}: use one of {', '.join(EFFORTS)}, or default")
+            if arg:
+                self.setup.opts.effort = None if arg == "default" else arg
+            chosen = self.setup.effort()
+            print(f"reasoning effort: {chosen.value or 'not sent'}"
+                  + (f" ({chosen.note})" if chosen.note else ""))
         elif cmd == "/system":
             if arg:
                 self.setup.base_system = arg

@@ -94,15 +94,29 @@ class Setup:
         max_cost = getattr(o, "max_cost", None)
         if max_cost is None:
             max_cost = self.config.get("max_cost")
+        effort = getattr(o, "effort", None)
+        from ..wire.effort import EFFORTS
+        if effort is not None and effort not in EFFORTS:
+            fail(f"--effort {effort!r}: use one of {', '.join(EFFORTS)}", USAGE)
         agent = Agent(model=self.model, tools=list(self.tools), system_prompt=self.system,
                       temperature=temp, max_steps=int(steps), stream=not o.no_stream,
                       retry=self.retry_policy(), model_info=self.info,
-                      max_cost=float(max_cost) if max_cost is not None else None)
+                      max_cost=float(max_cost) if max_cost is not None else None,
+                      reasoning_effort=effort)
         info = self.info  # the window, reserve and temperature come from self.resolved in arun
         if agent.max_cost is not None and (info is None or info.cost is None):
             raise ConfigError(f"--max-cost needs prices, and the price of {self.model} is "
                               "unknown (not in the models.dev catalogue)")
         return agent
+
+    def effort(self) -> Any:
+        """The reasoning effort requests will carry (``--effort``, else the config's default
+        for the model), with a note when ``--effort`` gets something else (wire/effort.py);
+        a config default that a model does not take changes quietly."""
+        from ..wire.effort import Effort, choose_effort
+        flag = getattr(self.opts, "effort", None)
+        chosen = choose_effort(flag or self.route.effort, self.resolved)
+        return chosen if flag else Effort(chosen.value)
 
     @property
     def route(self) -> Route:

@@ -75,6 +75,13 @@ class Agent:
     max_tokens: int | None = None
     #: merged into every request body (None: nothing)
     extra_body: dict[str, Any] | None = None
+    #: "none", "minimal", "low", "medium", "high", "xhigh" or "max" (None: the config's
+    #: default for the model, else not sent); adjusted to what the registry says the model
+    #: takes (wire/effort.py)
+    reasoning_effort: str | None = None
+    #: the answer's type: a TypedDict, a dataclass, any annotation, or a JSON schema (a dict);
+    #: the run's ``result.output`` is the validated answer (engine/structured.py)
+    output_type: Any = None
     #: False for providers or setups that need a whole (non-streamed) response
     stream: bool = True
     #: seconds a tool call may take unless the tool sets its own ``timeout``
@@ -118,7 +125,7 @@ class Agent:
 #: callbacks) instead of attributes
 CALLABLE_SETTINGS = ("model", "tools", "temperature", "max_steps", "max_tokens", "max_cost",
                      "extra_body", "stream", "base_url", "api_key", "context_window",
-                     "reserve_tokens", "tool_timeout", "compaction")
+                     "reserve_tokens", "tool_timeout", "compaction", "reasoning_effort")
 
 
 def settle(agent: Agent, ctx: RunContext) -> Agent:

@@ -10,8 +10,8 @@ a result, and what was streamed of an interrupted answer is kept. An exception (
 cancellation) that leaves ``arun`` carries the partial :class:`RunResult` as ``.result``.
 
 What happens to the context before each call (compaction, the cost budget) is in
-context_steps.py; running a step's tool calls is tool_calls.py; the model is resolved by
-wire/resolve.py.
+context_steps.py; running a step's tool calls is tool_calls.py; judging a structured answer
+(and its repair turn) is structured.py; the model is resolved by wire/resolve.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import ConfigError, ContextLengthError, ProviderError
 from ..wire import client as wire
@@ -41,21 +41,30 @@ from .terminal import terminal_asker
 from .tool_calls import run_tools
 from .tools import as_tool
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .structured import Structured, Verdict
+
 # -- public entry points ------------------------------------------------------------
 
 async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str, Any]] | str,
                *, sink: Any = None, context: dict[str, Any] | None = None,
                ask_human: Callable[[str], Any] | None | str = "terminal",
                approver: Callable[..., Any] | None = None, max_steps: int | None = None,
-               route: Route | None = None, model: ResolvedModel | None = None) -> RunResult:
+               route: Route | None = None, model: ResolvedModel | None = None,
+               output_type: Any = None) -> RunResult:
     """Runs the agent on ``messages`` (Message objects, OpenAI dicts, or one user string).
     ``model`` is the agent's model already resolved (the CLI passes the one it announced);
     without it the agent's model string is resolved here, exactly as the CLI does.
     ``ask_human`` answers the ``human`` tool; by default the question is asked on the
-    terminal when there is one (None: nobody answers)."""
+    terminal when there is one (None: nobody answers). ``output_type`` (else the agent's)
+    asks for a validated structured answer: ``result.output`` (engine/structured.py)."""
     agent = agent() if isinstance(agent, type) else agent
     agent = settle(agent, RunContext(agent=agent, messages=[], deps=context or {}))
     resolved = model or await resolve_agent_model(agent, route)
+    tools = {t.name: t for t in map(as_tool, agent.tools)}
+    out = _structured(output_type or agent.output_type, resolved, list(tools))
+    specs = [t.spec() for t in tools.values()]
+    specs = (out.with_answer_tool(specs) if out is not None else specs) or None
     dispatcher = Dispatcher([sink, sink_if_enabled(), _tracing()])
     try:
         run = _start(agent, resolved, messages, dispatcher.emit, context, ask_human, approver)
@@ -63,8 +72,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
         await _close(dispatcher)
         raise
     msgs, result, emit = run.messages, run.result, run.emit
-    tools = {t.name: t for t in map(as_tool, agent.tools)}
-    specs = [t.spec() for t in tools.values()] or None
+    result.structured = out is not None
     limit = max_steps if max_steps is not None else agent.max_steps
     steps = default_steps(agent)
     started = time.perf_counter()
@@ -79,7 +87,7 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
                 result.finish_reason = stop
                 break
             emit(StepStart(step, agent.model, len(msgs)))
-            assistant, turn = await _call_fitting(run, steps, specs)
+            assistant, turn = await _call_fitting(run, steps, specs, out)
             result.steps = step
             msgs.append(assistant)
             emit(MessageAdded(assistant, step))  # before anything runs: a store saves it first
@@ -88,16 +96,20 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             run.tracker.update(turn.usage, len(msgs))
             step_cost = run.spend(turn.usage)
             result.step_usage.append(turn.usage or {})
-            tool_results: list[Message] = []
-            if assistant.tool_calls:
-                tool_results = await run_tools(assistant.tool_calls, tools, agent, run.ctx,
-                                                emit, step, msgs)
+            verdict, tool_results = await _act(run, assistant, out, tools)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
                             len(assistant.tool_calls or ()), step_cost))
+            if verdict is not None and verdict.error is not None:
+                raise verdict.error  # still not valid after the repair turn
             decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
                                               turn.finish_reason), run.ctx)
-            if not assistant.tool_calls or decision == "stop":
-                result.finish_reason = "on_step" if assistant.tool_calls else "stop"
+            if verdict is not None and verdict.done:
+                result.output, result.output_json = verdict.value, verdict.json_value
+                result.finish_reason = "stop"
+                break
+            more = bool(assistant.tool_calls) or verdict is not None  # tools ran, or a repair
+            if not more or decision == "stop":
+                result.finish_reason = "on_step" if more else "stop"
                 break
     except (asyncio.CancelledError, Exception) as e:
         _finish(result, started, "cancelled" if isinstance(e, asyncio.CancelledError) else
@@ -160,18 +172,19 @@ async def _before_call(steps: list[ContextStep], run: RunState) -> str | None:
 
 
 async def _call_fitting(run: RunState, steps: list[ContextStep],
-                        specs: list[dict[str, Any]] | None) -> tuple[Message, Assembled]:
+                        specs: list[dict[str, Any]] | None,
+                        out: Structured | None) -> tuple[Message, Assembled]:
     """One model call; when the provider says the prompt does not fit, the context steps get
     one chance to change it (compaction) and the call is tried once more."""
     try:
         return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
-                                 run.ctx)
+                                 run.ctx, out)
     except ContextLengthError as e:
         if e.after_output or not any([await s.on_overflow(run) for s in steps]):
             raise
     try:
         return await _call_model(run.agent, run.model, run.messages, specs, run.step, run.emit,
-                                 run.ctx)
+                                 run.ctx, out)
     except ContextLengthError as again:
         again.message = ("the conversation does not fit the model's context window even after "
                          f"compaction: {again.message}")
@@ -201,13 +214,15 @@ async def resolve_agent_model(agent: Agent, route: Route | None = None) -> Resol
 
 
 async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message], specs: Any,
-                      step: int, emit: Any, ctx: RunContext) -> tuple[Message, Assembled]:
+                      step: int, emit: Any, ctx: RunContext,
+                      out: Structured | None = None) -> tuple[Message, Assembled]:
     route = resolved.route
     echo = route.echo_reasoning
+    effort = _effort(agent.reasoning_effort or route.effort, resolved)
     body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
                            temperature=resolved.temperature(agent.temperature),
-                           max_tokens=agent.max_tokens,
-                           extra_body=agent.extra_body)
+                           max_tokens=agent.max_tokens, extra_body=agent.extra_body,
+                           effort=effort, **(out.body_fields() if out is not None else {}))
 
     def on_text(t: str) -> None:
         emit(TextDelta(t, step))
@@ -260,6 +275,37 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
                          (time.perf_counter() - t0) * 1000))
     calls = [ToolCall(c.id, c.name, c.arguments) for c in turn.tool_calls] or None
     return Message("assistant", turn.content, calls, reasoning=turn.reasoning), turn
+
+
+def _structured(output_type: Any, resolved: ResolvedModel,
+                tool_names: list[str]) -> Structured | None:
+    if output_type is None:
+        return None
+    from .structured import structured_output  # only for runs that ask for it
+    return structured_output(output_type, resolved, tool_names)
+
+
+def _effort(wanted: str | None, resolved: ResolvedModel) -> str | None:
+    if wanted is None:
+        return None
+    from ..wire.effort import choose_effort  # only for runs that ask for it
+    return choose_effort(wanted, resolved).value
+
+
+async def _act(run: RunState, assistant: Message, out: Structured | None,
+               tools: dict[str, Any]) -> tuple[Verdict | None, list[Message]]:
+    """What follows the model's turn: a structured answer is judged (the verdict's messages
+    are added: a repair request, or the answer call's result), or the tool calls run."""
+    verdict = out.judge(assistant) if out is not None else None
+    if verdict is not None:
+        run.messages.extend(verdict.messages)
+        for m in verdict.messages:
+            run.emit(MessageAdded(m, run.step))
+        return verdict, verdict.messages
+    if assistant.tool_calls:
+        return None, await run_tools(assistant.tool_calls, tools, run.agent, run.ctx, run.emit,
+                                     run.step, run.messages)
+    return None, []
 
 
 def _keep_partial(asm: Assembler, msgs: list[Message], why: str, emit: Any, step: int) -> None:

@@ -40,6 +40,12 @@ class RunResult:
     duration_ms: float = 0.0
     #: USD, from the registry's prices; None when a price (or a step's usage) is unknown
     cost_usd: float | None = None
+    #: with ``output_type``: the validated answer as that type (a dataclass instance for a
+    #: dataclass), and as the JSON it was parsed from; None until there is one
+    output: Any = None
+    output_json: Any = None
+    #: whether the run asked for structured output (``to_dict`` then has "output")
+    structured: bool = False
 
     @property
     def text(self) -> str:
@@ -59,6 +65,8 @@ class RunResult:
             "cost_usd": self.cost_usd,
             "messages": [m.to_dict() for m in self.messages],
         }
+        if self.structured:
+            d["output"] = self.output_json
         if self.error is not None:
             d["error"] = str(self.error)
         return d

@@ -1,13 +1,16 @@
-"""Tools as plain objects: a :class:`Tool` subclass, or a typed function under ``@tool``."""
+"""Tools as plain objects: a :class:`Tool` subclass, or a typed function under ``@tool`` (its
+parameters' JSON schema comes from the type hints: :mod:`.schema`)."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import re
-import types
 import typing
-from typing import Any, Callable, Literal, Union, get_args, get_origin
+from typing import Any, Callable, Literal
+
+from .schema import type_to_schema
+from .schema_check import validate  # noqa: F401  (re-exported)
 
 Risk = Literal["read", "write", "exec"]
 
@@ -106,7 +109,10 @@ class FunctionTool(Tool):
             if pname in ("ctx", "context") or getattr(ann, "__name__", "") == "RunContext":
                 self._ctx_param = pname
                 continue
-            schema = type_to_schema(ann)
+            try:
+                schema = type_to_schema(ann)
+            except TypeError as e:
+                raise TypeError(f"tool {self.name}: parameter {pname}: {e}") from None
             if pname in arg_docs:
                 schema["description"] = arg_docs[pname]
             if p.default is p.empty:
@@ -161,90 +167,6 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
             if am:
                 args[am.group(1)] = am.group(2).strip()
     return summary, args
-
-
-_PRIMS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-
-
-def type_to_schema(ann: Any) -> dict[str, Any]:
-    """A JSON schema for a Python annotation (the subset models understand)."""
-    if ann in _PRIMS:
-        return {"type": _PRIMS[ann]}
-    origin = get_origin(ann)
-    args = get_args(ann)
-    if origin is Literal:
-        vals = list(args)
-        s: dict[str, Any] = {"enum": vals}
-        kinds = {_PRIMS.get(type(v)) for v in vals}
-        if len(kinds) == 1 and None not in kinds:
-            s["type"] = kinds.pop()
-        return s
-    if origin in (Union, types.UnionType):
-        non_null = [a for a in args if a is not type(None)]
-        if len(non_null) == 1:
-            return type_to_schema(non_null[0])
-        return {"anyOf": [type_to_schema(a) for a in args]}
-    if ann in (list, tuple, set) or origin in (list, tuple, set, typing.Sequence):
-        s = {"type": "array"}
-        if args and args[0] is not Ellipsis:
-            s["items"] = type_to_schema(args[0])
-        return s
-    if ann is dict or origin is dict:
-        return {"type": "object"}
-    return {}
-
-
-# -- argument validation ------------------------------------------------------------
-
-_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)
-    or isinstance(v, float) and v.is_integer(),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
-
-
-def validate(value: Any, schema: dict[str, Any], path: str = "arguments") -> list[str]:
-    """Checks ``value`` against the common JSON-schema keywords; returns what is wrong."""
-    errors: list[str] = []
-    if not isinstance(schema, dict) or not schema:
-        return errors
-    t = schema.get("type")
-    if t is not None:
-        kinds = t if isinstance(t, list) else [t]
-        if not any(_TYPE_CHECKS.get(k, lambda v: True)(value) for k in kinds):
-            return [f"{path}: expected {' or '.join(kinds)}, got {_json_type(value)}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: must be one of {json.dumps(schema['enum'])}, got {json.dumps(value)}")
-    if "anyOf" in schema and not any(not validate(value, s, path) for s in schema["anyOf"]):
-        errors.append(f"{path}: matches none of the allowed shapes")
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for req in schema.get("required") or []:
-            if req not in value:
-                errors.append(f"{path}: missing required property '{req}'")
-        for k, v in value.items():
-            if k in props:
-                errors.extend(validate(v, props[k], f"{path}.{k}"))
-            elif schema.get("additionalProperties") is False:
-                errors.append(f"{path}: unexpected property '{k}'")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            errors.extend(validate(item, schema["items"], f"{path}[{i}]"))
-    return errors
-
-
-def _json_type(v: Any) -> str:
-    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
-        if name != "integer" and _TYPE_CHECKS[name](v):
-            return name
-        if name == "integer" and isinstance(v, int) and not isinstance(v, bool):
-            return name
-    return type(v).__name__
 
 
 def format_result(value: Any) -> str:

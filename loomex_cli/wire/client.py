@@ -113,8 +113,11 @@ async def close_client() -> None:
 
 def build_body(route: Route, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                *, stream: bool = True, temperature: float | None = None,
-               max_tokens: int | None = None, extra_body: dict[str, Any] | None = None
-               ) -> dict[str, Any]:
+               max_tokens: int | None = None, extra_body: dict[str, Any] | None = None,
+               effort: str | None = None, response_format: dict[str, Any] | None = None,
+               tool_choice: Any = None) -> dict[str, Any]:
+    """The request body. ``effort`` (already chosen: wire/effort.py) is written the way the
+    route's provider takes it; the route's and the caller's ``extra_body`` come last and win."""
     body: dict[str, Any] = {"model": route.model, "messages": messages}
     if stream:
         body["stream"] = True
@@ -122,10 +125,17 @@ def build_body(route: Route, messages: list[dict[str, Any]], tools: list[dict[st
             body["stream_options"] = {"include_usage": True}
     if tools:
         body["tools"] = tools
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+    if response_format is not None:
+        body["response_format"] = response_format
     if temperature is not None:
         body["temperature"] = temperature
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
+    if effort is not None:
+        from .effort import effort_fields
+        body.update(effort_fields(route.effort_style, effort))
     if route.extra_body:
         body.update(route.extra_body)
     if extra_body:

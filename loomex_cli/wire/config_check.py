@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from .effort import EFFORTS, STYLES
 from .errors import ConfigError
 
 
@@ -46,6 +47,8 @@ STRING_OR_STRINGS = Type("a string or a list of strings",
 STRING_TABLE = Type("a table of strings",
                     lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
 TABLE = Type("a table", lambda v: isinstance(v, dict))
+EFFORT = Type("one of " + ", ".join(EFFORTS), lambda v: v in EFFORTS)
+EFFORT_STYLE = Type("one of " + ", ".join(STYLES), lambda v: v in STYLES)
 
 
 class Each:
@@ -69,7 +72,13 @@ PROVIDER: dict[str, Any] = {
     "models": STRINGS,
     "idle_timeout": SECONDS,
     "connect_timeout": SECONDS,
+    #: the reasoning effort sent by default, and how (wire/effort.py)
+    "effort": EFFORT,
+    "effort_style": EFFORT_STYLE,
 }
+
+#: ``[models."provider/model"]``: one model's own defaults
+MODEL: dict[str, Any] = {"effort": EFFORT}
 
 RETRY: dict[str, Any] = {
     "max_attempts": COUNT,
@@ -102,6 +111,7 @@ SCHEMA: dict[str, Any] = {
     "idle_timeout": SECONDS,
     "connect_timeout": SECONDS,
     "providers": Each(PROVIDER),
+    "models": Each(MODEL),
     "retry": RETRY,
     "tools": Each(TOOL_RULES),
     #: ``fast = "groq/llama-3.3-70b-versatile"``: names for -m, /model, serve, the library

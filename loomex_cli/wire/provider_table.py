@@ -1,6 +1,7 @@
 """The one table of built-in providers: where each one lives, which variable holds its key,
-its quirks, the model used when only its key is known, its models.dev id, and whether it is a
-local server probed when no model is given. Everything else about providers is derived from
+its quirks (usage in the stream, reasoning echoed back, how a reasoning effort is sent), the
+model used when only its key is known, its models.dev id, and whether it is a local server
+probed when no model is given. Everything else about providers is derived from
 it (``DEFAULT_MODELS``, ``ALIASES``, ``NO_ENTRY``, ``LOCAL_PROVIDERS``): adding a provider is
 one row. ``[providers.NAME]`` in config.toml adds or overrides one at run time.
 """
@@ -29,13 +30,16 @@ class Preset:
     catalog: str = ""
     #: a local server probed on its default port when no model is given
     probe: bool = False
+    #: how a reasoning effort is sent: "reasoning_effort" (``"reasoning_effort": "high"``,
+    #: OpenAI's chat completions) or "reasoning" (``"reasoning": {"effort": "high"}``)
+    effort_style: str = "reasoning_effort"
 
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset("https://api.openai.com/v1", "OPENAI_API_KEY", echo_reasoning=False,
                      default_model="gpt-4.1-mini"),
     "openrouter": Preset("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
-                         default_model="anthropic/claude-sonnet-4"),
+                         default_model="anthropic/claude-sonnet-4", effort_style="reasoning"),
     "fireworks": Preset("https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY",
                         default_model="accounts/fireworks/models/kimi-k2p6",
                         catalog="fireworks-ai"),

@@ -39,6 +39,10 @@ class Route:
     #: streaming, and to connect
     idle_timeout: float | None = None
     connect_timeout: float | None = None
+    #: how a reasoning effort is sent (``Preset.effort_style``) and the configured default
+    #: (``[models."provider/model"] effort``, else ``[providers.NAME] effort``)
+    effort_style: str = "reasoning_effort"
+    effort: str | None = None
 
     @property
     def url(self) -> str:
@@ -179,7 +183,16 @@ def route(model: str, config: dict[str, Any] | None = None, keys: dict[str, str]
         key_source=source,
         idle_timeout=_seconds(t, config, "idle_timeout"),
         connect_timeout=_seconds(t, config, "connect_timeout"),
+        effort_style=str(t.get("effort_style") or
+                         (preset.effort_style if preset else "reasoning_effort")),
+        effort=_model_setting(config, model, "effort") or t.get("effort"),
     )
+
+
+def _model_setting(config: dict[str, Any], model: str, key: str) -> Any:
+    """``key`` of ``[models."provider/model"]`` in config.toml (None when not set)."""
+    table = (config.get("models") or {}).get(model)
+    return table.get(key) if isinstance(table, dict) else None
 
 
 def _url_env(provider: str) -> str:
