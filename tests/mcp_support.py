@@ -1,7 +1,7 @@
 """The real MCP servers the tests start: server-everything and server-filesystem (npm, pinned
 in tests/mcp_servers with the official conformance suite, installed with ``npm ci`` when
-missing) and a server written with the official Python SDK (``mcp``, a test-only dependency). Missing node/npm/mcp skips, or FAILS
-under ``LOOMEX_REQUIRE_ALL=1``."""
+missing) and a server written with the official Python SDK (``mcp``, a test-only dependency).
+Missing node/npm/mcp skips, or FAILS under ``LOOMEX_REQUIRE_ALL=1``."""
 
 from __future__ import annotations
 
