@@ -91,7 +91,8 @@ async def arun(agent: Agent | type[Agent], messages: Iterable[Message | dict[str
             tool_results: list[Message] = []
             if assistant.tool_calls:
                 tool_results = await run_tools(assistant.tool_calls, tools, agent, run.ctx,
-                                                emit, step, msgs)
+                                                emit, step, msgs,
+                                                attach_images=run.model.accepts_images is True)
             emit(StepFinish(step, turn.finish_reason, turn.usage or {},
                             len(assistant.tool_calls or ()), step_cost))
             decision = agent.on_step(StepInfo(step, assistant, tool_results, turn.usage or {},
