@@ -22,7 +22,8 @@ from loomex_cli.mcp.results import MAX_BYTES as TEXT_MAX, result_output, result_
 
 KEYS = dict(OPENAI_API_KEY="sk-openai-test-1234567890", GROQ_API_KEY="gsk-test-1234567890")
 ALLOW = '\n[tools."ev__*"]\nallow = ["*"]\n'
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+       "RU5ErkJggg==")
 
 
 @pytest.fixture
