@@ -26,7 +26,6 @@ from loomex_cli.engine.tool_progress import progress_reporter, report_progress
 
 LONG = "ev__trigger-long-running-operation"
 ALLOW_EV = '\n[tools."ev__*"]\nallow = ["*"]\n'
-ALLOW_PY = '\n[tools."py__*"]\nallow = ["*"]\n'
 #: what a hostile server puts in its progress message
 EVIL = "\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[H\nsecond line\r\x9b2J"
 
@@ -168,22 +167,29 @@ def test_verbose_without_a_terminal_writes_a_progress_line_and_stdout_only_the_a
 
 # -- in a real terminal ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("redirect", ["", " > out.txt"])
+SLOW = ("py", "py__slow", {"seconds": 3, "note": EVIL}, r"⋯ py__slow \d+/30 step \d+ second line")
+EVERYTHING_LONG = ("ev", LONG, {"duration": 3, "steps": 3}, rf"⋯ {LONG} [123]/3$")
+
+
+@pytest.mark.parametrize("server,redirect", [(SLOW, ""), (SLOW, " > out.txt"),
+                                             (EVERYTHING_LONG, "")])
 def test_the_line_shows_while_the_call_runs_and_leaves_nothing(replay, tmp_path, tmux,
-                                                                redirect):
+                                                                server, redirect):
     """Rich output (stdout a terminal), and plain output with stdout in a file: the line is
     seen during the call, cleaned (the server's escapes do nothing), and gone at the end."""
+    prefix, tool_name, args, shown = server
     name, url = replay.new_script([
-        Reply.tool_calls([("c1", "py__slow", {"seconds": 3, "note": EVIL})]),
-        Reply.text("all done."),
+        Reply.tool_calls([("c1", tool_name, args)]), Reply.text("all done."),
     ], prefix="mcp-progress-tmux")
-    env = CliEnv(tmp_path, url, extra_config=toml_server("py", py_cmd()) + ALLOW_PY)
-    cmd = f"cd {tmp_path} && {loomex_bin()} -t py__slow go{redirect}"
-    term = Term(tmux, env.env(), ["bash", "--norc", "-c", cmd], width=80, height=24)
+    cmd = everything_cmd() if prefix == "ev" else py_cmd()
+    cfg = toml_server(prefix, cmd) + f'\n[tools."{prefix}__*"]\nallow = ["*"]\n'
+    env = CliEnv(tmp_path, url, extra_config=cfg)
+    run = f"cd {tmp_path} && {loomex_bin()} -t {tool_name} go{redirect}"
+    term = Term(tmux, env.env(), ["bash", "--norc", "-c", run], width=80, height=24)
     try:
-        seen = term.wait_for("⋯ py__slow", timeout=60)
-        line = next(ln for ln in seen.splitlines() if "⋯ py__slow" in ln)
-        assert re.search(r"⋯ py__slow \d+/30 step \d+ second line", line), line
+        seen = term.wait_for(f"⋯ {tool_name}", timeout=60)
+        line = next(ln for ln in seen.splitlines() if f"⋯ {tool_name}" in ln)
+        assert re.search(shown, line.rstrip()), line
         assert len(line.rstrip()) < 80
         screen = term.wait_for("EXITED=", timeout=60)
         assert "EXITED=0" in screen, screen
