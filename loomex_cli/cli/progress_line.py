@@ -49,21 +49,24 @@ class ProgressLine:
         self.err = stream
         self.live = live
         self.lines = lines and not live
-        self.calls: dict[str, str] = {}  # call id -> its last report, the latest last
+        #: the calls that reported and have not ended: id -> their last report, latest last
+        self.calls: dict[str, str] = {}
         self.shown = False
         self._written: dict[str, float] = {}
         self._dim = live and not os.environ.get("NO_COLOR")
 
     def update(self, event: Any) -> None:
+        if not (self.live or self.lines):
+            return
+        self.calls.pop(event.id, None)
+        self.calls[event.id] = describe(event)
         if self.live:
-            self.calls.pop(event.id, None)
-            self.calls[event.id] = describe(event)
             self.show()
-        elif self.lines:
+        else:
             now = time.monotonic()
             if now - self._written.get(event.id, -THROTTLE_S) >= THROTTLE_S:
                 self._written[event.id] = now
-                self._write(f"⋯ {describe(event)}\n")
+                self._write(f"⋯ {self.calls[event.id]}\n")
 
     def end(self, call_id: str) -> None:
         """The call ended: its line goes (another running call's takes its place)."""

@@ -99,16 +99,15 @@ class _Holding:
             if status is not None:
                 status.update(event)
             return
-        if status is None or not status.shown:
+        if status is None or not status.calls:  # no call is reporting: the usual path
             self._event(event)
+            return
+        status.hide()
+        self._event(event)
+        if type(event) is ToolResult:
+            status.end(event.id)
         else:
-            status.hide()
-            self._event(event)
-        if status is not None:
-            if type(event) is ToolResult:
-                status.end(event.id)
-            else:
-                status.show()
+            status.show()
 
     def _event(self, event: Any) -> None:  # pragma: no cover - each output has its own
         raise NotImplementedError
