@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "MessageAdded": "engine.events", "Compacted": "engine.events",
     "RunStart": "engine.events", "ModelCallStart": "engine.events",
     "ModelCallFinish": "engine.events", "ToolStart": "engine.events",
+    "ToolProgress": "engine.events", "report_progress": "engine.tool_progress",
     "LoomexError": "errors", "ConfigError": "errors", "ProviderError": "errors",
     "AuthError": "errors", "NotFoundError": "errors",
     "BadRequestError": "errors", "ContextLengthError": "errors",

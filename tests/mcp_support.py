@@ -1,7 +1,7 @@
 """The real MCP servers the tests start: server-everything and server-filesystem (npm, pinned
-in tests/mcp_servers, installed with ``npm ci`` when missing) and a server written with the
-official Python SDK (``mcp``, a test-only dependency). Missing node/npm/mcp skips, or FAILS
-under ``LOOMEX_REQUIRE_ALL=1``."""
+in tests/mcp_servers with the official conformance suite, installed with ``npm ci`` when
+missing) and a server written with the official Python SDK (``mcp``, a test-only dependency).
+Missing node/npm/mcp skips, or FAILS under ``LOOMEX_REQUIRE_ALL=1``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parent / "mcp_servers"
 MODULES = HERE / "node_modules" / "@modelcontextprotocol"
 EVERYTHING = MODULES / "server-everything" / "dist" / "index.js"
 FILESYSTEM = MODULES / "server-filesystem" / "dist" / "index.js"
+#: the official MCP conformance suite (its client scenarios check loomex's client)
+CONFORMANCE = MODULES / "conformance" / "dist" / "index.js"
 PY_SERVER = HERE / "py_server.py"
 
 
@@ -37,7 +39,7 @@ def node() -> str:
     path = shutil.which("node")
     if not path:
         _missing("node is not installed (the npm MCP servers run on it)")
-    if not EVERYTHING.is_file() or not FILESYSTEM.is_file():
+    if not all(p.is_file() for p in (EVERYTHING, FILESYSTEM, CONFORMANCE)):
         npm = shutil.which("npm")
         if not npm:
             _missing("npm is not installed (it installs the pinned MCP servers)")

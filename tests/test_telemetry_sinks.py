@@ -154,10 +154,13 @@ def test_attach_detach():
     assert not telemetry.enabled(("loomex", "tool", "stop"))
 
 
-def test_the_eleven_events_and_their_fields(replay, collected):
+def test_the_twelve_events_and_their_fields(replay, collected):
+    from loomex_cli import report_progress
+
     @tool(risk="write")
     def save(text: str) -> str:
         """Saves."""
+        report_progress(1, 2, "half way")  # from a worker thread: the call's ToolProgress
         return "saved"
 
     @tool
@@ -212,6 +215,9 @@ def test_the_eleven_events_and_their_fields(replay, collected):
     [(m, md)] = one("tool.error")
     assert md["tool"] == "broken" and md["tool_call_id"] == "c2"
     assert "RuntimeError: no" in md["error"]
+    [(m, md)] = one("tool.progress")
+    assert m == {"progress": 1, "total": 2} and md["message"] == "half way"
+    assert (md["tool"], md["tool_call_id"], md["step"]) == ("save", "c1", 1)
     [(m, md)] = one("tool.approval")
     assert md["tool"] == "save" and md["allowed"] is True
     assert all(md["run_id"] == run_id for _, _, md in collected)
@@ -240,14 +246,16 @@ def test_event_type_strings_follow_the_class_names():
 
 
 def _one_of_each():
-    from loomex_cli.engine.events import (Compacted, ReasoningDelta, Retrying, RunError)
+    from loomex_cli.engine.events import (Compacted, ReasoningDelta, Retrying, RunError,
+                                          ToolProgress)
     from loomex_cli.engine.result import RunResult
     from loomex_cli import Message
     samples = [RunStart("A", "p/m", "r1"), StepStart(1, "p/m", 1), ModelCallStart(1, "p/m", 1),
                TextDelta("x", 1), ReasoningDelta("y", 1), ToolCallStart("c", "t", 0, 1),
                ToolCallDelta("c", 0, "{", 1), ToolCallComplete("c", "t", "{}", 0, 1),
                ModelCallFinish(1, "p/m", "tool_calls"), MessageAdded(Message.user("u"), 1),
-               ToolStart("c", "t", 1), ToolResult("c", "t", "ok", False, 1.0, 1),
+               ToolStart("c", "t", 1), ToolProgress("c", "t", 40, 100, "page 2", 1),
+               ToolResult("c", "t", "ok", False, 1.0, 1),
                ToolResult("d", "t", "Error: no", True, 1.0, 1, "error"),
                Retrying(1, 1, 0.5, "busy"), Compacted(10, 5, 2, 1, True, 1),
                StepFinish(1, "stop"), RunError("boom", "provider"),

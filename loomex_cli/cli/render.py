@@ -10,7 +10,8 @@
 What reaches a terminal from the model or a tool goes through :mod:`.sanitize` first (the
 answer on a terminal stdout, and always the lines on stderr, which are for people); the answer
 sent to a pipe or a file keeps its bytes. A denied tool call is always one line on stderr.
-While a question is on screen (``suspended()``) events wait and are shown after it.
+While a question is on screen (``suspended()``) events wait and are shown after it. A
+running tool call's progress is one status line on stderr (:mod:`.progress_line`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from typing import Any, Iterator
 
 from ..engine.events import (ReasoningDelta, Retrying, RunFinished, RunStart, StepStart, TextDelta,
-                             ToolCallComplete, ToolResult, event_to_dict)
+                             ToolCallComplete, ToolProgress, ToolResult, event_to_dict)
 from .sanitize import Sanitizer, clean
 
 RESULT_LINES = 6
@@ -83,10 +84,33 @@ def denial_line(name: str, arguments: str, content: str) -> str:
 
 class _Holding:
     """``suspended()``: while a question is on screen, events wait here and are shown after
-    it, so no tool output or streamed text lands inside the prompt."""
+    it, so no tool output or streamed text lands inside the prompt. Progress reports go to
+    the status line, which is taken down while anything else is written."""
 
     _held: list[Any] | None = None
     _depth = 0
+    _status: Any = None  # a ProgressLine
+
+    def __call__(self, event: Any) -> None:
+        if self._hold(event):
+            return
+        status = self._status
+        if type(event) is ToolProgress:
+            if status is not None:
+                status.update(event)
+            return
+        if status is None or not status.calls:  # no call is reporting: the usual path
+            self._event(event)
+            return
+        status.hide()
+        self._event(event)
+        if type(event) is ToolResult:
+            status.end(event.id)
+        else:
+            status.show()
+
+    def _event(self, event: Any) -> None:  # pragma: no cover - each output has its own
+        raise NotImplementedError
 
     def _hold(self, event: Any) -> bool:
         if self._held is None:
@@ -99,6 +123,8 @@ class _Holding:
 
     @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
+        if self._status is not None:
+            self._status.hide()
         self._before_prompt()
         self._depth += 1
         if self._held is None:
@@ -178,10 +204,11 @@ class PlainOutput(_Holding):
         self._clean_out = Sanitizer() if _isatty(self.out) else None
         self._clean_reasoning = Sanitizer()
         self._calls: dict[str, tuple[str, str]] = {}
+        from .progress_line import ProgressLine
+        self._status = ProgressLine(self.err, live=progress and _isatty(self.err),
+                                    lines=progress)
 
-    def __call__(self, event: Any) -> None:
-        if self._hold(event):
-            return
+    def _event(self, event: Any) -> None:
         if type(event) is TextDelta:
             self._end_reasoning()
             text = self._clean_out.feed(event.text) if self._clean_out else event.text
@@ -235,6 +262,7 @@ class PlainOutput(_Holding):
         self._end_reasoning()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
+        self._status.close()
         self._end_reasoning()
         if self._clean_out is not None:
             rest = self._clean_out.flush()
@@ -261,6 +289,8 @@ class RichOutput(_Holding):
         self._kind = ""
         self._clean = {"answer": Sanitizer(), "reasoning": Sanitizer()}
         self._calls: dict[str, tuple[str, str]] = {}
+        from .progress_line import ProgressLine
+        self._status = ProgressLine(sys.stderr, live=_isatty(sys.stderr))
 
     def _stream(self, kind: str) -> Any:
         if self.live is None or self._kind != kind:
@@ -279,9 +309,7 @@ class RichOutput(_Holding):
             self._stream(kind).feed(text)
 
     # -- events -------------------------------------------------------------------------
-    def __call__(self, event: Any) -> None:
-        if self._hold(event):
-            return
+    def _event(self, event: Any) -> None:
         t = type(event)
         if t is TextDelta:
             self._feed("answer", event.text)
@@ -318,6 +346,7 @@ class RichOutput(_Holding):
             live.close()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
+        self._status.close()
         self._settle()
 
     def _before_prompt(self) -> None:

@@ -113,6 +113,20 @@ class ToolResult:
 
 
 @dataclass(slots=True)
+class ToolProgress:
+    """A running tool call says how far it is (an MCP server's progress notification):
+    ``progress`` of ``total`` (None: unknown), and a ``message`` that is the tool's own,
+    untrusted text. Only between the call's ToolStart and its ToolResult."""
+    id: str
+    name: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+    step: int = 0
+    type = "tool_progress"
+
+
+@dataclass(slots=True)
 class StepStart:
     step: int
     model: str
@@ -179,7 +193,7 @@ class RunFinished:
 
 Event = (RunStart | ModelCallStart | ModelCallFinish | ToolStart | TextDelta | ReasoningDelta
          | ToolCallStart | ToolCallDelta | ToolCallComplete | ToolResult | StepStart | StepFinish
-         | Retrying | MessageAdded | Compacted | RunError | RunFinished)
+         | Retrying | MessageAdded | Compacted | RunError | RunFinished | ToolProgress)
 #: every event class: each consumer must handle or knowingly ignore each of them (a test checks)
 ALL_EVENTS: tuple[type, ...] = Event.__args__  # type: ignore[attr-defined]
 

@@ -304,7 +304,8 @@ async def _act(run: RunState, assistant: Message, out: Structured | None,
         return verdict, verdict.messages
     if assistant.tool_calls:
         return None, await run_tools(assistant.tool_calls, tools, run.agent, run.ctx, run.emit,
-                                     run.step, run.messages)
+                                     run.step, run.messages,
+                                     attach_images=run.model.accepts_images is True)
     return None, []
 
 

@@ -24,8 +24,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import telemetry_sink
 from .events import (Compacted, MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDelta,
                      Retrying, RunError, RunFinished, RunStart, StepFinish, StepStart,
-                     TextDelta, ToolCallComplete, ToolCallDelta, ToolCallStart, ToolResult,
-                     ToolStart)
+                     TextDelta, ToolCallComplete, ToolCallDelta, ToolCallStart, ToolProgress,
+                     ToolResult, ToolStart)
 
 SCOPE = "loomex"
 _provider: Any = None  # the provider made from the environment (flushed by flush())
@@ -119,7 +119,7 @@ class OtelSink:
             case RunFinished():
                 self._end(event)
             case StepStart() | StepFinish() | TextDelta() | ReasoningDelta() | ToolCallStart() \
-                    | ToolCallDelta() | ToolCallComplete() | MessageAdded():
+                    | ToolCallDelta() | ToolCallComplete() | MessageAdded() | ToolProgress():
                 pass
             case _:
                 raise TypeError(f"OtelSink does not handle {type(event).__name__}")

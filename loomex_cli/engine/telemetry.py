@@ -4,9 +4,9 @@
     telemetry.detach("audit")
     telemetry.attach_default_logger()                             # logs every event via logging
 
-Events: agent.start/stop, step.start/stop, llm.start/stop/retry, tool.start/stop/error,
+Events: agent.start/stop, step.start/stop, llm.start/stop/retry, tool.start/stop/error/progress,
 context.compact (made from the run's typed events by ``telemetry_sink.TelemetrySink``, whose
-``TABLE`` lists each one's measurements and metadata), tool.approval and tool.progress (MCP).
+``TABLE`` lists each one's measurements and metadata), and tool.approval.
 A handler that raises is detached with a warning and never breaks a run. With no handler
 attached a run adds no telemetry sink at all.
 """
@@ -24,7 +24,8 @@ EVENTS: tuple[Event, ...] = (
     ("loomex", "step", "start"), ("loomex", "step", "stop"),
     ("loomex", "llm", "start"), ("loomex", "llm", "stop"), ("loomex", "llm", "retry"),
     ("loomex", "tool", "start"), ("loomex", "tool", "stop"), ("loomex", "tool", "error"),
-    ("loomex", "tool", "approval"), ("loomex", "context", "compact"),
+    ("loomex", "tool", "approval"), ("loomex", "tool", "progress"),
+    ("loomex", "context", "compact"),
 )
 
 log = logging.getLogger("loomex.telemetry")

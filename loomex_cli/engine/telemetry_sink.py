@@ -16,7 +16,7 @@ from . import telemetry
 from .events import (Compacted, MessageAdded, ModelCallFinish, ModelCallStart,
                      ReasoningDelta, Retrying, RunError, RunFinished, RunStart, StepFinish,
                      StepStart, TextDelta, ToolCallComplete, ToolCallDelta, ToolCallStart,
-                     ToolResult, ToolStart)
+                     ToolProgress, ToolResult, ToolStart)
 
 #: event -> (measurements, metadata); run_id is added to every metadata
 TABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -31,6 +31,7 @@ TABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ("tool.start", "system_time", "tool tool_call_id"),
         ("tool.stop", "duration", "tool tool_call_id status is_error"),
         ("tool.error", "duration", "tool tool_call_id error status"),
+        ("tool.progress", "progress total", "tool tool_call_id message step"),
         ("context.compact", "tokens_before tokens_after", "removed kept summarized"),
     )}
 
@@ -94,6 +95,10 @@ class TelemetrySink:
                 self._out("tool.stop", {"duration": event.duration_ms},
                           {"tool": event.name, "tool_call_id": event.id,
                            "status": event.status, "is_error": event.is_error})
+            case ToolProgress():
+                self._out("tool.progress", {"progress": event.progress, "total": event.total},
+                          {"tool": event.name, "tool_call_id": event.id,
+                           "message": event.message, "step": event.step})
             case StepFinish():
                 self._close_step(event.finish_reason)
             case Compacted():

@@ -2,6 +2,10 @@
 each validated, approved when it needs to be, timed out, and turned into a tool result the
 model can read whatever happens. Cancelling the step cancels the running tools and still gives
 every call a result, so the conversation stays consistent.
+
+A running call may report progress (tool_progress.py: ToolProgress events between its
+ToolStart and its ToolResult). A call that returns a ToolOutput with images gives a vision
+model those images in one user message after the step's tool results (tool_images.py).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import telemetry
+from . import telemetry, tool_progress
 from .agent import Agent, Approval, RunContext
 from .events import MessageAdded, ToolResult, ToolStart
 from .messages import Message, ToolCall
+from .tool_images import Attached, ToolOutput
 from .tools import Tool, ToolError, format_result, validate
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -38,9 +43,13 @@ def _emit_t(event: tuple[str, ...], measurements: dict[str, Any], metadata: dict
 
 
 async def run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
-                     ctx: RunContext, emit: Any, step: int, msgs: list[Message]) -> list[Message]:
+                    ctx: RunContext, emit: Any, step: int, msgs: list[Message], *,
+                    attach_images: bool = False) -> list[Message]:
+    """The step's tool results, also appended to ``msgs`` (then the images message, when
+    ``attach_images`` — the model takes images — and a result had some)."""
     sem = asyncio.Semaphore(max(1, agent.max_parallel_tools))
-    tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem))
+    images = Attached(attach_images)
+    tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem, images))
              for c in calls]
     try:
         results = list(await asyncio.gather(*tasks))
@@ -56,23 +65,26 @@ async def run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
                 text = "Error: the tool call was cancelled (the run was interrupted)."
                 emit(ToolResult(c.id, c.name, text, True, 0.0, step, "cancelled"))
                 results.append(Message.tool(c.id, text, c.name))
-        _add_results(msgs, results, emit, step)
+        _add_results(msgs, results, images, emit, step)
         raise
-    _add_results(msgs, results, emit, step)
+    _add_results(msgs, results, images, emit, step)
     return results
 
 
-def _add_results(msgs: list[Message], results: list[Message], emit: Any, step: int) -> None:
-    msgs.extend(results)
-    for m in results:
+def _add_results(msgs: list[Message], results: list[Message], images: Attached, emit: Any,
+                 step: int) -> None:
+    added = results + ([m] if (m := images.message()) is not None else [])
+    msgs.extend(added)
+    for m in added:
         emit(MessageAdded(m, step))
 
 
 async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: RunContext,
-                   emit: Any, step: int, sem: asyncio.Semaphore) -> Message:
+                   emit: Any, step: int, sem: asyncio.Semaphore, images: Attached) -> Message:
     t0 = time.perf_counter()
     meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
     emit(ToolStart(call.id, call.name, step))
+    progress = tool_progress.begin(call.id, call.name, step, emit)
     status = "ok"
     tool = tools.get(call.name)
     try:
@@ -115,9 +127,11 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
                 raise ToolError(f"{tool.name} timed out after {timeout:g} s") from None
             if inspect.isawaitable(value):
                 value = await value
-        content = format_result(value)
+        content = images.render(value, call.name) if isinstance(value, ToolOutput) \
+            else format_result(value)
         is_error = False
     except asyncio.CancelledError:
+        progress.done = True
         raise
     except ToolError as e:
         content, is_error = f"Error: {e}", True
@@ -125,6 +139,7 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
             status = "error"
     except Exception as e:  # noqa: BLE001 - every tool failure is a result the model reads
         content, is_error, status = f"Error: {type(e).__name__}: {e}", True, "error"
+    progress.done = True
     duration = (time.perf_counter() - t0) * 1000
     emit(ToolResult(call.id, call.name, content, is_error, duration, step, status))
     return Message.tool(call.id, content, call.name)

@@ -83,14 +83,14 @@ class McpTool(Tool):
         return f"{self.name} " + json.dumps(args, ensure_ascii=False, sort_keys=True,
                                             separators=(",", ":"))
 
-    async def execute(self, args: dict[str, Any], ctx: Any) -> str:
+    async def execute(self, args: dict[str, Any], ctx: Any) -> Any:
         from ..tools._common import work_dir
         from .jsonrpc import RpcError
         from .manager import Person, ServerError
-        from .results import clip, result_text
+        from .results import clip, result_output, result_text
         loop = asyncio.get_running_loop()
         person = Person(getattr(ctx, "ask_human", None), loop, work_dir(ctx),
-                        progress=self._progress(loop, ctx), ctx=ctx)
+                        progress=_progress(), ctx=ctx)
         try:
             result = await self.server.manager.arun(
                 self.server.call(self.remote_name, args, person))
@@ -102,20 +102,19 @@ class McpTool(Tool):
             raise ToolError(f"{self.name} timed out") from None
         except OSError as e:  # HTTP: the server could not be reached, or answered 4xx/5xx
             raise ToolError(str(e)) from None
-        text = clip(result_text(result), self.name)
         if result.get("isError"):
-            raise ToolError(text or "the tool reported an error")
-        return text
+            raise ToolError(clip(result_text(result), self.name) or "the tool reported an error")
+        return result_output(result, self.name)
 
-    def _progress(self, loop: asyncio.AbstractEventLoop, ctx: Any) -> Any:
-        """Progress notifications as telemetry ``("loomex", "tool", "progress")`` events."""
-        meta = {"tool": self.name, "run_id": getattr(ctx, "run_id", ""),
-                "step": getattr(ctx, "step", 0)}
 
-        def on_progress(params: dict[str, Any]) -> None:
-            from ..engine import telemetry
-            measurements = {k: params[k] for k in ("progress", "total") if k in params}
-            md = {**meta, "message": params.get("message")}
-            loop.call_soon_threadsafe(telemetry.execute, ("loomex", "tool", "progress"),
-                                      measurements, md)
-        return on_progress
+def _progress() -> Any:
+    """The server's progress notifications for this call, as the run's ToolProgress events
+    (they come on the servers' loop; the reporter hops over). None outside a run."""
+    from ..engine.tool_progress import progress_reporter
+    report = progress_reporter()
+    if report is None:
+        return None
+
+    def on_progress(params: dict[str, Any]) -> None:
+        report(params.get("progress"), params.get("total"), params.get("message"))
+    return on_progress

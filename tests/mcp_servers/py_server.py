@@ -54,13 +54,14 @@ def big(lines: int) -> str:
 
 
 @server.tool()
-async def slow(seconds: float, ctx: Context) -> str:
-    """Sleeps, reporting progress; writes a marker file when cancelled."""
+async def slow(seconds: float, ctx: Context, note: str = "") -> str:
+    """Sleeps, reporting progress (each message ends with ``note``); writes a marker file
+    when cancelled."""
     marker = os.environ.get("LOOMEX_TEST_MARKER")
     try:
         steps = max(1, int(seconds * 10))
         for i in range(steps):
-            await ctx.report_progress(i, steps, f"step {i}")
+            await ctx.report_progress(i, steps, f"step {i}{note}")
             await asyncio.sleep(0.1)
     except asyncio.CancelledError:
         if marker:
