@@ -122,6 +122,8 @@ class RunOptions:
     mcp_config: list[str] | None = None
     #: on a terminal, print the answer as it arrives (no Markdown rendering)
     raw: bool = False
+    #: -x/--shell: ask for one shell command (cli/shell_mode.py)
+    shell: bool = False
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -185,15 +187,19 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
-        raw: bool = RAW) -> None:
+        raw: bool = RAW,
+        shell: bool = typer.Option(False, "-x", "--shell", help="Suggest one command for your shell: on a terminal run, edit, describe or copy it; otherwise print it")) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
-                      raw=raw)
+                      raw=raw, shell=shell)
 
     def body() -> int:
+        if opts.shell:
+            from .shell_mode import run_shell
+            return run_shell(opts)
         from .oneshot import run_once
         return run_once(opts)
     code = guarded(debug, body)
