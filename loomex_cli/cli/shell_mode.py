@@ -219,13 +219,27 @@ def _out(text: str) -> None:
 
 
 def highlight(command: str) -> None:
-    """The command, syntax-highlighted (``command`` holds no control character)."""
+    """The command, syntax-highlighted (``command`` holds no control character). Long lines
+    are left to the terminal to wrap (never cut, never broken at a space that would look
+    like a newline); the lines of a multi-line command are numbered."""
     from pygments.lexers.shell import BashLexer
     from rich.console import Console
     from rich.syntax import Syntax
-    Console(highlight=False, soft_wrap=True).print(
-        Syntax(command, BashLexer(), theme="monokai", background_color="default",
-               word_wrap=True))
+    from rich.text import Text
+    text = Syntax(command, BashLexer(), theme="monokai",
+                  background_color="default").highlight(command)
+    text.rstrip()
+    lines = text.split("\n")
+    if len(lines) > 1:
+        width = len(str(len(lines)))
+        numbered = Text()
+        for i, line in enumerate(lines, 1):
+            numbered.append(f"{i:>{width}}│ ", style="dim")
+            numbered.append_text(line)
+            numbered.append("\n")
+        numbered.rstrip()
+        text = numbered
+    Console(highlight=False).print(text, soft_wrap=True)
 
 
 def read_key(prompt: str) -> str:
