@@ -99,3 +99,15 @@ def test_a_provider_error_keeps_its_exit_code(cli):
 ])
 def test_extract_command(answer, command):
     assert extract_command(answer) == command
+
+
+def test_other_commands_do_not_load_shell_mode():
+    import subprocess
+    import sys
+    code = ("import sys\nfrom loomex_cli.cli import app\n"
+            "try:\n    app.main(['run', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('loomex_cli.cli.shell_', "
+            "'pygments', 'rich'))), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "-x, --shell" in out.stdout
+    assert out.stderr.strip() == "[]", out.stderr

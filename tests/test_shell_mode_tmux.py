@@ -106,6 +106,11 @@ def test_cancel_and_ctrl_c_run_nothing(shx, tmp_path):
     t2.keys("C-c")
     assert exited(t2) == "130"
     assert "interrupted" in t2.screen()
+    t3 = shx([Reply.text("ls", head_delay=30)])  # Ctrl-C while the model is asked
+    t3.wait_for("asking replay/test-model")
+    t3.keys("C-c")
+    assert exited(t3) == "130"
+    assert "interrupted" in t3.screen()
     assert not marker.exists()
 
 

@@ -287,6 +287,8 @@ def edit_line(command: str) -> str | None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.lexers import PygmentsLexer
     from pygments.lexers.shell import BashLexer
+    _out("\x1b[2mEnter takes it · Ctrl-X Ctrl-E opens $EDITOR · Ctrl-D keeps it as it was"
+         "\x1b[0m\n")
     try:
         return PromptSession().prompt("edit› ", default=command, lexer=PygmentsLexer(BashLexer),
                                       enable_open_in_editor=True)
