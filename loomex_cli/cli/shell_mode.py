@@ -41,16 +41,14 @@ def run_shell(opts: Any) -> int:
     interactive = _isatty(sys.stdin) and _isatty(sys.stdout)
     if not opts.prompt.strip():
         fail(NO_REQUEST, USAGE)
-    piped = None
-    if not interactive and not opts.no_stdin:
-        from .stdin import NOTE, read_piped, stdin_readable
-        if stdin_readable():
-            piped = read_piped(lambda: say(NOTE)).text
     from .setup import Setup
-    from .stdin import compose
+    from .stdin import NOTE, compose, read_piped, stdin_readable
     opts.tools = ""  # the model only answers: it is offered no tools
     opts.max_steps = 1
-    setup = Setup(opts)
+    setup = Setup(opts)  # a bad config or key fails before stdin is waited for
+    piped = None
+    if not interactive and not opts.no_stdin and stdin_readable():
+        piped = read_piped(lambda: say(NOTE)).text
     shell, argv = user_shell()
     osname = os_name()
     request = compose(opts.prompt, piped)
