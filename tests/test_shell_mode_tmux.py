@@ -201,3 +201,25 @@ def test_copy_puts_the_command_on_the_clipboard_without_running_it(shx, tmp_path
         time.sleep(0.1)
     assert buf == f"touch {marker}"
     assert not marker.exists()
+
+
+def test_piped_stdin_prints_the_command_made_visible_on_the_terminal(tmux, replay, tmp_path):
+    """stdin is a pipe, stdout the terminal: not interactive (printed, never run), and the
+    printed command cannot drive the terminal."""
+    marker = tmp_path / "piped"
+    name, url = replay.new_script([Reply.text(f"touch {marker}\x1b]2;PWNED-TITLE\x07")],
+                                  prefix="shxp")
+    env = CliEnv(tmp_path, url)
+    line = f"echo some context | {loomex_bin()} -x 'make a marker'"
+    t = Term(tmux, env.env(), [*PREFIX, "bash", "--norc", "-c", line])
+    try:
+        assert exited(t) == "0"
+        s = t.screen()
+        assert f"touch {marker}<ESC>]2;PWNED-TITLE<BEL>" in s and MENU not in s
+        title = subprocess.run([t.tmux, *t.sock, "display-message", "-p", "-t", t.name,
+                                "#{pane_title}"], capture_output=True, text=True).stdout
+        assert "PWNED" not in title
+        assert "some context" in replay.requests(name)[0].body["messages"][-1]["content"]
+        assert not marker.exists()
+    finally:
+        t.close()
