@@ -79,6 +79,7 @@ def _ask(setup: Any, system: str, text: str, status: bool) -> str:
     from ..engine.messages import Message
     setup.system = system
     agent = setup.agent()
+    status = status and _isatty(sys.stderr)
     if status:
         sys.stderr.write(f"\x1b[2m… asking {clean(setup.model)}\x1b[0m")
         sys.stderr.flush()
