@@ -130,6 +130,8 @@ class RunOptions:
     schema: str | None = None
     #: --effort: the reasoning effort (none, minimal, low, medium, high, xhigh, max)
     effort: str | None = None
+    #: -x/--shell: ask for one shell command (cli/shell_mode.py)
+    shell: bool = False
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -199,16 +201,20 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
         raw: bool = RAW, role: Optional[str] = ROLE,
         no_context_files: bool = NO_CONTEXT, schema: Optional[str] = SCHEMA,
-        effort: Optional[str] = EFFORT) -> None:
+        effort: Optional[str] = EFFORT,
+        shell: bool = typer.Option(False, "-x", "--shell", help="Suggest one command for your shell: on a terminal run, edit, describe or copy it; otherwise print it")) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
                       raw=raw, role=role, no_context_files=no_context_files,
-                      schema=schema, effort=effort)
+                      schema=schema, effort=effort, shell=shell)
 
     def body() -> int:
+        if opts.shell:
+            from .shell_mode import run_shell
+            return run_shell(opts)
         from .oneshot import run_once
         return run_once(opts)
     code = guarded(debug, body)
