@@ -122,6 +122,9 @@ class RunOptions:
     mcp_config: list[str] | None = None
     #: on a terminal, print the answer as it arrives (no Markdown rendering)
     raw: bool = False
+    #: -f/--file (text files, directories, globs) and -a/--attach (images): cli/attach.py
+    files: list[str] | None = None
+    attach: list[str] | None = None
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -171,6 +174,8 @@ MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that 
 NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
 MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
 RAW = typer.Option(False, "--raw", help="Print the answer as it arrives, without Markdown rendering")
+FILES = typer.Option(None, "-f", "--file", metavar="PATH|DIR|GLOB", help="Add text files to the message, each in a block labelled with its path (a directory or glob: as grep/glob walk it). Repeatable")
+ATTACH = typer.Option(None, "-a", "--attach", metavar="PATH|URL", help="Add an image (png, jpeg, webp, gif; an http(s) URL is passed on) for a model that takes images. Repeatable")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -185,13 +190,14 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         max_cost: Optional[float] = MAX_COST,
         cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
         no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
-        raw: bool = RAW) -> None:
+        raw: bool = RAW, files: Optional[List[str]] = FILES,
+        attach: Optional[List[str]] = ATTACH) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
-                      raw=raw)
+                      raw=raw, files=files, attach=attach)
 
     def body() -> int:
         from .oneshot import run_once
@@ -211,12 +217,13 @@ def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
-         raw: bool = RAW) -> None:
+         raw: bool = RAW, files: Optional[List[str]] = FILES,
+         attach: Optional[List[str]] = ATTACH) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
                       resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw,
-                      prompt=first or "")
+                      prompt=first or "", files=files, attach=attach)
 
     def body() -> int:
         from .repl import run_repl

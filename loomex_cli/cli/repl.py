@@ -84,6 +84,10 @@ class Repl:
         self.last_text = _last_user_text(before.messages) if before is not None else ""
         self.attached: list[str] = []
         self.prefill = ""
+        from .mentions import pending_from
+        self.pending = pending_from(opts, setup)  # -f / -a: they go with the first message
+        #: the content of the last message sent (/retry sends it again as it was)
+        self.last_content: Any = self.last_text or None
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
             if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
@@ -143,23 +147,29 @@ class Repl:
                     if action == "compact":
                         await self.compact(text.partition(" ")[2].strip() or None)
                     elif action == "retry":
-                        await self.turn(self.last_text)
+                        await self.turn(self.last_text, self.last_content)
                 except (CliError, LoomexError) as e:
                     say(str(e))
                 continue
             await self.turn(text[1:] if text.startswith("//") else text)
 
     # -- one exchange -------------------------------------------------------------------
-    async def turn(self, text: str) -> None:
+    async def turn(self, text: str, content: Any = None) -> None:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
-        if self.attached:
-            text = "\n\n".join([text, *self.attached])
-            self.attached = []
-        self.last_text = text
+        if content is None:  # @paths, /file blocks, -f / -a (mentions.py)
+            from .mentions import compose_turn
+            try:
+                content = compose_turn(text, self.attached, self.pending, self.setup.resolved)
+            except CliError as e:
+                say(str(e))
+                self.prefill = text  # nothing typed is lost: fix it and send again
+                return
+            self.attached, self.pending = [], None
+        self.last_text, self.last_content = text, content
         handle.reset(drop_unanswered(self.messages))  # never two user messages in a row
-        user = Message.user(text)
+        user = Message.user(content)
         sink: Any = self.out
         if self.rec is not None:  # saved before anything is sent
             self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
@@ -304,7 +314,7 @@ class Repl:
         msgs = self.messages
         for i in range(len(msgs) - 1, -1, -1):
             if msgs[i].role == "user":
-                if msgs[i].content == self.last_text:
+                if msgs[i].content == self.last_content:
                     self.handle.reset(msgs[:i])
                 return
 
