@@ -250,3 +250,53 @@ def test_the_estimate_counts_an_image_not_its_base64():
     big = image_part("image/png", b"\x89PNG" + bytes(3_000_000))
     m = Message.user([{"type": "text", "text": "x" * 350}, big])
     assert estimate_message(m) == 100 + IMAGE_TOKENS + 4
+
+
+# -- @path in the REPL ---------------------------------------------------------------------
+
+def test_at_path_in_the_repl_with_completion(tmux, replay, tmp_path):
+    from cli_support import Term, loomex_bin
+    name, url = replay.new_script([Reply.text("seen both")], prefix="repl-at", repeat_last=True)
+    env = CliEnv(tmp_path, url)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("hello notes\n")
+    (work / "pic.png").write_bytes(PNG)
+    t = Term(tmux, env.env(), ["sh", "-c", f"cd '{work}' && exec '{loomex_bin()}' chat"])
+    try:
+        t.wait_prompt()
+        t.type("read @no")
+        t.wait_for("notes.txt")  # the completion menu offers it
+        t.keys("Tab")
+        t.wait_for("› read @notes.txt")
+        t.type(" and @pic.png, then mail a@b.com")
+        t.keys("Enter")
+        t.wait_for("seen both")
+        typed = "read @notes.txt and @pic.png, then mail a@b.com"
+        assert last_user(replay, name)["content"] == [
+            {"type": "text", "text": f'{typed}\n\n<file path="notes.txt">\nhello notes\n</file>'},
+            {"type": "image_url", "image_url": {"url": PNG_URL}}]
+        t.wait_prompt()
+        t.type("what about @missing/file.txt")  # not a file: sent as typed, with a note
+        t.keys("Enter")
+        t.wait_for("seen both", after=1)
+        assert last_user(replay, name)["content"] == "what about @missing/file.txt"
+        assert "@missing/file.txt: no such file here" in t.screen()
+        assert "EXITED=0" in t.leave_with_ctrl_d()
+    finally:
+        t.close()
+
+
+def test_a_mention_of_a_credential_store_is_not_sent(tmp_path, monkeypatch, capsys):
+    from loomex_cli.cli.mentions import expand
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE\n")
+    (tmp_path / "ok.txt").write_text("fine\n")
+    monkeypatch.setenv("HOME", str(home))
+    extra = expand("see @ok.txt and @~/.ssh/id_ed25519 and @home", str(tmp_path))
+    assert extra.labels == ["ok.txt"]
+    assert "PRIVATE" not in "".join(extra.blocks)
+    err = capsys.readouterr().err
+    assert "@~/.ssh/id_ed25519: not added: it reads a credential store" in err
+    assert "skipped home/.ssh" in err
