@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..errors import StoreError, UnknownConversation  # noqa: F401  (re-exported)
 from .conversation import (TITLE_MAX, Conversation, ConversationMeta,  # noqa: F401
-                           conversation_markdown, now_iso, parse_time, title_of)
+                           conversation_json, conversation_markdown, now_iso, parse_time,
+                           title_of)
 from . import store_blobs
 from .messages import Message
 
@@ -199,8 +200,7 @@ class Store:
                 for stmt in schema.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
-            if version < SCHEMA_VERSION:
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
             c.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -476,12 +476,7 @@ class Store:
 
     # -- exporting ------------------------------------------------------------------------
     def export_json(self, conv_id: str) -> str:
-        """Lossless: the meta fields plus ``messages`` as ``Message.to_dict()``
-        (``Message.from_dict`` reads them back exactly)."""
-        conv = self.get(conv_id)
-        doc = {"format": "loomex-conversation", "version": 1, **conv.meta.to_dict(),
-               "messages": [m.to_dict() for m in conv.messages]}
-        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        return conversation_json(self.get(conv_id))
 
     def export_markdown(self, conv_id: str) -> str:
         return conversation_markdown(self.get(conv_id))
