@@ -300,3 +300,36 @@ def test_a_mention_of_a_credential_store_is_not_sent(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "@~/.ssh/id_ed25519: not added: it reads a credential store" in err
     assert "skipped home/.ssh" in err
+
+
+def test_chat_files_go_with_the_first_message_and_a_refused_image_keeps_the_line(
+        tmux, replay, tmp_path, catalog):
+    """`chat -f`: sent with the first message that goes out. An @image for a text-only model
+    sends nothing and puts the message back at the prompt."""
+    from cli_support import Term, loomex_bin
+    name, url = replay.new_script([Reply.text("fine")], prefix="repl-groq", repeat_last=True)
+    env = CliEnv(tmp_path, extra_config='[providers.groq]\napi_key_env = "REPLAY_API_KEY"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("hello notes\n")
+    (work / "pic.png").write_bytes(PNG)
+    t = Term(tmux, env.env(LOOMEX_MODELS_URL=catalog.url, LOOMEX_GROQ_BASE_URL=url),
+             ["sh", "-c", f"cd '{work}' && exec '{loomex_bin()}' chat "
+                          "-m groq/llama-3.3-70b-versatile -f notes.txt"])
+    try:
+        t.wait_for("1 file (12 bytes) will go with your first message")
+        t.wait_prompt()
+        t.type("what is @pic.png")
+        t.keys("Enter")
+        t.wait_for("does not take images")
+        t.wait_for("› what is @pic.png", after=1)  # back at the prompt, as typed
+        assert replay.requests(name) == []
+        t.keys("C-u")
+        t.type("just text")
+        t.keys("Enter")
+        t.wait_for("fine")
+        assert last_user(replay, name)["content"] == \
+            'just text\n\n<file path="notes.txt">\nhello notes\n</file>'
+        assert "EXITED=0" in t.leave_with_ctrl_d()
+    finally:
+        t.close()

@@ -225,10 +225,10 @@ def _add_walk(extra: Extra, root: str, pattern: str | None, spec: str, cwd: str,
             "there to send it)")
     if binary:
         say(f"{_who(flag, spec)}: skipped {len(binary)} binary file{'s' if len(binary) != 1 else ''}: "
-            + _list(binary))
+            + name_list(binary))
     if big:
         say(f"{_who(flag, spec)}: skipped {len(big)} file{'s' if len(big) != 1 else ''} over "
-            f"{PER_FILE // 1024:,} KiB: " + _list(big))
+            f"{PER_FILE // 1024:,} KiB: " + name_list(big))
     return matched
 
 
@@ -338,7 +338,7 @@ def _who(flag: str, spec: str) -> str:
     return f"{flag}{spec}" if flag == "@" else f"{flag} {spec}"
 
 
-def _list(names: list[str], n: int = 5) -> str:
+def name_list(names: list[str], n: int = 5) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 

@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from .attach import Extra, add_files, check_model
+from .attach import Extra, add_files, check_model, name_list
 from .exits import CliError, say
 
 #: ``@"a path"`` or ``@word``, at the start of a word
@@ -74,11 +74,15 @@ def compose_turn(text: str, attached: list[str], pending: Extra | None, resolved
     ``/file`` blocks after it, and its images (with ``pending``: what ``-f``/``-a`` gave the
     first message). A bad mention or an image for a text-only model: :class:`CliError`,
     and nothing is sent."""
-    extra = expand(text, cwd or os.getcwd())
-    if pending:
-        pending.merge(extra)
-        extra = pending
+    mentioned = expand(text, cwd or os.getcwd())
+    extra = Extra()
+    for part in (pending, mentioned):  # a new one: a refused turn leaves ``pending`` as it was
+        if part:
+            extra.merge(part)
     check_model(extra, resolved)
+    if mentioned:  # a message may be pasted: say what goes with it
+        import sys
+        print(f"adding {name_list(mentioned.labels)}", file=sys.stderr)
     return extra.content("\n\n".join([extra.text(text), *attached]))
 
 
