@@ -333,3 +333,16 @@ def test_chat_files_go_with_the_first_message_and_a_refused_image_keeps_the_line
         assert "EXITED=0" in t.leave_with_ctrl_d()
     finally:
         t.close()
+
+
+def test_a_mentioned_image_has_the_image_cap_not_the_text_cap(tmp_path):
+    from loomex_cli.cli import attach
+    from loomex_cli.cli.mentions import expand
+    (tmp_path / "big.png").write_bytes(PNG + bytes(2 * 1024 * 1024))  # over the text cap
+    (tmp_path / "big.txt").write_bytes(b"x" * (2 * 1024 * 1024))
+    extra = expand("see @big.png", str(tmp_path))
+    assert len(extra.images) == 1 and extra.images[0]["image_url"]["url"].startswith("data:image/png;")
+    with pytest.raises(attach.CliError, match="text files over 1 MiB"):
+        expand("see @big.txt", str(tmp_path))
+    with pytest.raises(attach.CliError, match="an image: attach it with -a"):
+        attach.add_files(attach.Extra(), "big.png", str(tmp_path))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .exits import CONFIG, USAGE, CliError, say
 
@@ -142,12 +142,14 @@ def add_image(extra: Extra, spec: str, cwd: str, flag: str = "-a") -> None:
         return
     path = _file_url_path(spec, flag) if spec.startswith("file:") else spec
     full = _absolute(path, cwd)
-    data = _read_regular(full, spec, IMAGE_LIMIT, flag=flag, what="images")
-    mime = sniff_image(data[:16])
-    if mime is None:
-        raise CliError(f"{_who(flag, spec)}: not a png, jpeg, webp or gif image (judged by its "
-                       "content); text files go with -f", USAGE)
-    extra.images.append(image_part(mime, data))
+
+    def limit_for(mime: str | None) -> tuple[int, str]:
+        if mime is None:
+            raise CliError(f"{_who(flag, spec)}: not a png, jpeg, webp or gif image (judged by "
+                           "its content); text files go with -f", USAGE)
+        return IMAGE_LIMIT, "images"
+    data, mime = _read_regular(full, spec, flag, limit_for)
+    extra.images.append(image_part(mime or "", data))
     extra.labels.append(spec)
 
 
@@ -169,16 +171,22 @@ def add_files(extra: Extra, spec: str, cwd: str, flag: str = "-f",
     if os.path.isdir(full):
         _add_walk(extra, full, None, spec, cwd, flag)
     elif os.path.lexists(full) or not (_MAGIC & set(spec)):
-        data = _read_regular(full, spec, PER_FILE, flag=flag, what="text files")
-        if images and sniff_image(data[:16]):
+        def limit_for(mime: str | None) -> tuple[int, str]:
+            if mime is None:
+                return PER_FILE, "text files"
+            if not images:
+                raise CliError(f"{_who(flag, spec)}: a binary file (an image: attach it with "
+                               "-a); only text files can be added", USAGE)
+            return IMAGE_LIMIT, "images"
+        data, mime = _read_regular(full, spec, flag, limit_for)
+        if mime is not None:  # an image mentioned in the REPL (@shot.png)
             from ..engine.images import image_part
-            extra.images.append(image_part(sniff_image(data[:16]) or "", data))
+            extra.images.append(image_part(mime, data))
             extra.labels.append(spec)
             return
         if b"\0" in data[:SNIFF]:
-            hint = " (an image: attach it with -a)" if sniff_image(data[:16]) else ""
-            raise CliError(f"{_who(flag, spec)}: a binary file{hint}; only text files can be "
-                           "added", USAGE)
+            raise CliError(f"{_who(flag, spec)}: a binary file; only text files can be added",
+                           USAGE)
         _add_text(extra, os.path.realpath(full), data, full, cwd, flag)
     else:
         root, pattern = _glob_root(spec, cwd)
@@ -260,28 +268,33 @@ def _add_text(extra: Extra, real: str, data: bytes, full: str, cwd: str, flag: s
     extra.labels.append(label)
 
 
-def _read_regular(full: str, spec: str, limit: int, flag: str, what: str) -> bytes:
-    """A file named explicitly (symlinks followed): a regular file of at most ``limit``
-    bytes, else a one-line error (exit 2)."""
+def _read_regular(full: str, spec: str, flag: str,
+                  limit_for: Callable[[str | None], tuple[int, str]]) -> tuple[bytes, str | None]:
+    """A file named explicitly (symlinks followed): its bytes and, when it is one, its image
+    type. ``limit_for(image type)`` gives the most bytes it may have and what the error calls
+    such files, or raises. Not a regular file, too big, unreadable: a one-line error (exit 2)."""
+    who = _who(flag, spec)
     try:
         fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
                      | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise CliError(f"{_who(flag, spec)}: no such file", USAGE) from None
+        raise CliError(f"{who}: no such file", USAGE) from None
     except OSError as e:
-        raise CliError(f"{_who(flag, spec)}: cannot read it: {e.strerror or e}", USAGE) from None
+        raise CliError(f"{who}: cannot read it: {e.strerror or e}", USAGE) from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise CliError(f"{_who(flag, spec)}: not a regular file", USAGE)
-        if st.st_size > limit:
-            raise CliError(f"{_who(flag, spec)}: {st.st_size / 1e6:.1f} MB; {what} over "
-                           f"{_mib(limit)} are not sent", USAGE)
+            raise CliError(f"{who}: not a regular file", USAGE)
         try:
-            return f.read(limit + 1)
+            head = f.read(16)
+            mime = sniff_image(head)
+            limit, what = limit_for(mime)
+            if st.st_size > limit:
+                raise CliError(f"{who}: {st.st_size / 1e6:.1f} MB; {what} over {_mib(limit)} "
+                               "are not sent", USAGE)
+            return head + f.read(limit + 1 - len(head)), mime
         except OSError as e:
-            raise CliError(f"{_who(flag, spec)}: cannot read it: {e.strerror or e}",
-                           USAGE) from None
+            raise CliError(f"{who}: cannot read it: {e.strerror or e}", USAGE) from None
 
 
 def _read_walked(path: str) -> bytes | os.stat_result | None:
