@@ -346,3 +346,16 @@ def test_a_mentioned_image_has_the_image_cap_not_the_text_cap(tmp_path):
         expand("see @big.txt", str(tmp_path))
     with pytest.raises(attach.CliError, match="an image: attach it with -a"):
         attach.add_files(attach.Extra(), "big.png", str(tmp_path))
+
+
+def test_files_come_before_piped_stdin_and_need_no_prompt(replay, tmp_path):
+    name, url = replay.new_script([Reply.text("ok")], prefix="files-stdin", repeat_last=True)
+    env = CliEnv(tmp_path, url)
+    (tmp_path / "a.txt").write_text("AAA\n")
+    done = env.run("-f", "a.txt", "compare", input="piped\n", cwd=tmp_path)
+    assert done.code == 0, done.err
+    assert last_user(replay, name)["content"] == \
+        'compare\n\n<file path="a.txt">\nAAA\n</file>\n\n<stdin>\npiped\n</stdin>'
+    done = env.run("-f", "a.txt", cwd=tmp_path)
+    assert done.code == 0, done.err
+    assert last_user(replay, name)["content"] == '<file path="a.txt">\nAAA\n</file>'
