@@ -300,6 +300,12 @@ def test_a_mention_of_a_credential_store_is_not_sent(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "@~/.ssh/id_ed25519: not added: it reads a credential store" in err
     assert "skipped home/.ssh" in err
+    # a pasted @~ or @/ would send a whole tree from outside the working directory
+    (tmp_path / "work").mkdir()
+    extra = expand("see @~ and @/ and @/*", str(tmp_path / "work"))
+    assert not extra and extra.labels == []
+    err = capsys.readouterr().err
+    assert err.count("walks a directory outside the working directory") == 3
 
 
 def test_chat_files_go_with_the_first_message_and_a_refused_image_keeps_the_line(

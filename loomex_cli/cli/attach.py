@@ -189,7 +189,7 @@ def add_files(extra: Extra, spec: str, cwd: str, flag: str = "-f",
                            USAGE)
         _add_text(extra, os.path.realpath(full), data, full, cwd, flag)
     else:
-        root, pattern = _glob_root(spec, cwd)
+        root, pattern = glob_root(spec, cwd)
         if not os.path.isdir(root):
             raise CliError(f"{_who(flag, spec)}: no such directory: {_shown(root, cwd)}", USAGE)
         if not _add_walk(extra, root, pattern, spec, cwd, flag):
@@ -324,7 +324,7 @@ def _absolute(spec: str, cwd: str) -> str:
     return os.path.normpath(p if os.path.isabs(p) else os.path.join(cwd, p))
 
 
-def _glob_root(spec: str, cwd: str) -> tuple[str, str]:
+def glob_root(spec: str, cwd: str) -> tuple[str, str]:
     """(the directory a glob's walk starts from: its literal leading directories, the rest)."""
     pattern = os.path.expanduser(spec)
     parts = [p for p in pattern.split("/") if p not in ("", ".")]

@@ -8,8 +8,8 @@ A mention starts a word: ``a@b.com`` and ``user@host`` are not paths. A word aft
 no file or directory here (``@alice``) is left as it was typed; one with a ``/`` in it gets a
 note. Trailing punctuation (``@notes.md,``) is not part of the path unless the file has it.
 A message may be pasted from elsewhere, so an ``@`` naming a credential store or loomex's
-config directory is not sent: ``/file PATH`` adds one on purpose.
-"""
+config directory is not sent, nor one that would walk a directory outside the working
+directory (``@~``, ``@/``): ``/file PATH`` adds those on purpose."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from .attach import Extra, add_files, check_model, name_list
+from .attach import Extra, glob_root, add_files, check_model, name_list
 from .exits import CliError, say
 
 #: ``@"a path"`` or ``@word``, at the start of a word
@@ -29,7 +29,7 @@ _MAGIC = set("*?[")
 
 def expand(text: str, cwd: str) -> Extra:
     """The files and images ``text`` mentions, read (a bad one: :class:`CliError`)."""
-    from ..tools.paths import protected_place, resolve_path
+    from ..tools.paths import inside, protected_place, real_root, resolve_path
     extra = Extra()
     for m in MENTION.finditer(text):
         quoted, token = m.group(1), m.group(1) or m.group(2)
@@ -38,7 +38,12 @@ def expand(text: str, cwd: str) -> Extra:
             if "/" in token:
                 say(f"note: @{token}: no such file here; sent as written")
             continue
-        why = protected_place(resolve_path(path, cwd), write=False)
+        real = resolve_path(path, cwd)
+        why = protected_place(real, write=False)
+        if not why and not os.path.isfile(real):  # a directory or a glob: a walk
+            root = real if os.path.isdir(real) else resolve_path(glob_root(path, cwd)[0], cwd)
+            if not inside(root, real_root(cwd)):
+                why = "walks a directory outside the working directory"
         if why:
             say(f"@{path}: not added: it {why} (/file {path} adds it on purpose)")
             continue
