@@ -240,6 +240,10 @@ def test_a_schema_1_database_gains_the_blob_tables(tmp_path):
         part = {"type": "image_url", "image_url": {"url": PNG_URL, "detail": "low"}}
         s.append(cid, [Message.user([{"type": "text", "text": "hi"}, part])])
         assert s.get(cid).messages[0].content[1] == part  # as it was sent
+        bare = {"type": "image_url", "image_url": PNG_URL}  # the URL alone, as some send it
+        s.append(cid, [Message.user([bare])])
+        assert s.get(cid).messages[1].content == [bare]
+        assert s._conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == st.SCHEMA_VERSION
 
 

@@ -39,7 +39,7 @@ CREATE INDEX IF NOT EXISTS blob_refs_sha ON blob_refs(sha256);
 
 PREFIX = "blob:"
 #: the stored message JSON holds a reference when it contains this
-_MARK = '"url":"blob:'
+_MARK = ':"blob:'
 
 
 def ref(mime: str, sha: str) -> str:
@@ -76,7 +76,7 @@ def dump(c: "sqlite3.Connection", conv_id: str, message: Message) -> dict[str, A
                   "VALUES (?, ?, ?, ?, ?)", (sha, mime, len(data), data, now_iso()))
         c.execute("INSERT OR IGNORE INTO blob_refs (conversation_id, sha256) VALUES (?, ?)",
                   (conv_id, sha))
-        out.append({**part, "image_url": {**part["image_url"], "url": ref(mime, sha)}})
+        out.append(_with_url(part, ref(mime, sha)))
     d["content"] = out
     return d
 
@@ -106,7 +106,14 @@ def _restore(c: "sqlite3.Connection", part: Any, cache: dict[str, bytes | None])
     if data is None:
         return {"type": "text", "text": f"[an image ({mime}, sha256:{sha[:12]}…) is missing "
                                         "from the saved conversation]"}
-    return {**part, "image_url": {**part["image_url"], "url": data_url(mime, data)}}
+    return _with_url(part, data_url(mime, data))
+
+
+def _with_url(part: dict[str, Any], url: str) -> dict[str, Any]:
+    """``part`` with another URL (``image_url`` may be an object or, in some clients, the URL
+    itself)."""
+    inner = part["image_url"]
+    return {**part, "image_url": {**inner, "url": url} if isinstance(inner, dict) else url}
 
 
 def forget(c: "sqlite3.Connection", conv_id: str) -> None:
