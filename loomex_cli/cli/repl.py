@@ -32,7 +32,7 @@ COMMANDS = {
     "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
     "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
     "/retry": "send the last message again (after an error, or for another answer)",
-    "/file": "/file PATH: add a text file to your next message",
+    "/file": "/file PATH|DIR|GLOB: add text files to your next message (or @path in it)",
     "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
     "/clear": "start a new conversation (and reset /usage)",
     "/usage": "tokens used in this conversation",

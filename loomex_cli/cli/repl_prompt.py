@@ -69,6 +69,10 @@ def completer(commands: dict[str, str], setup: Any) -> Any:
                 for cmd, help_text in commands.items():
                     if cmd.startswith(text):
                         yield Completion(cmd, -len(text), display_meta=help_text)
+            elif text.startswith("/file ") and "\n" not in text:
+                word = text[len("/file "):].lstrip()
+                for name, meta in path_names(word):
+                    yield Completion(name.strip('"'), -len(word), display_meta=meta)
             elif text.startswith("/model ") and "\n" not in text:
                 word = text[len("/model "):].lstrip()
                 for name in models.matching(word):
