@@ -57,10 +57,10 @@ class CliEnv:
         return env
 
     def run(self, *args: str, stdin: Any = subprocess.DEVNULL, input: str | None = None,
-            timeout: float = 30, **env: str) -> Done:
+            timeout: float = 30, cwd: Any = None, **env: str) -> Done:
         kw: dict[str, Any] = {"input": input} if input is not None else {"stdin": stdin}
         p = subprocess.run([loomex_bin(), *args], capture_output=True, text=True,
-                           env=self.env(**env), timeout=timeout, **kw)
+                           env=self.env(**env), timeout=timeout, cwd=cwd, **kw)
         assert SECRET not in p.stdout and SECRET not in p.stderr, "the API key leaked"
         assert "Traceback" not in p.stderr, p.stderr
         return Done(p.returncode, p.stdout, p.stderr)

@@ -76,6 +76,9 @@ def test_no_request_and_no_command_are_clear_errors(cli):
     assert done.code == 5 and "gave no command" in done.err and done.out == ""
     done = env.run("-x", "--json", "list")
     assert done.code == 2 and "--json" in done.err
+    for flag, value in (("-f", "README.md"), ("-a", "x.png"), ("--schema", "name str")):
+        done = env.run("-x", flag, value, "list")
+        assert done.code == 2 and f"does not take {flag}" in done.err, (flag, done.err)
 
 
 def test_a_provider_error_keeps_its_exit_code(cli):

@@ -132,6 +132,9 @@ class RunOptions:
     effort: str | None = None
     #: -x/--shell: ask for one shell command (cli/shell_mode.py)
     shell: bool = False
+    #: -f/--file (text files, directories, globs) and -a/--attach (images): cli/attach.py
+    files: list[str] | None = None
+    attach: list[str] | None = None
 
 
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
@@ -185,6 +188,8 @@ ROLE = typer.Option(None, "--role", help="Use [roles.NAME] of config.toml: its s
 NO_CONTEXT = typer.Option(False, "--no-context-files", help="Do not add AGENTS.md files (config dir, repository root down to here) to the system prompt")
 SCHEMA = typer.Option(None, "--schema", help="Answer with JSON matching this: a JSON Schema (inline or a file) or 'name str, age int, tags list[str]'. stdout gets only the JSON (exit 8 if the answer does not match after one repair turn)")
 EFFORT = typer.Option(None, "--effort", help="Reasoning effort: minimal, low, medium, high (none, xhigh, max where the model takes them); left out for a model that does not reason")
+FILES = typer.Option(None, "-f", "--file", metavar="PATH|DIR|GLOB", help="Add text files to the message, each in a block labelled with its path (a directory or glob: as grep/glob walk it). Repeatable")
+ATTACH = typer.Option(None, "-a", "--attach", metavar="PATH|URL", help="Add an image (png, jpeg, webp, gif; an http(s) URL is passed on) for a model that takes images. Repeatable")
 
 
 @app.command(help="Run the agent once on PROMPT (the default command). Piped stdin is added as context.")
@@ -202,14 +207,15 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
         raw: bool = RAW, role: Optional[str] = ROLE,
         no_context_files: bool = NO_CONTEXT, schema: Optional[str] = SCHEMA,
         effort: Optional[str] = EFFORT,
-        shell: bool = typer.Option(False, "-x", "--shell", help="Suggest one command for your shell: on a terminal run, edit, describe or copy it; otherwise print it")) -> None:
+        shell: bool = typer.Option(False, "-x", "--shell", help="Suggest one command for your shell: on a terminal run, edit, describe or copy it; otherwise print it"),
+        files: Optional[List[str]] = FILES, attach: Optional[List[str]] = ATTACH) -> None:
     opts = RunOptions(" ".join(prompt or []), model=model, tools=tools, system=system,
                       temperature=temperature, max_steps=max_steps, no_stream=no_stream,
                       json=json, quiet=quiet, yes=yes, allow_all=allow_all, no_stdin=no_stdin,
                       verbose=verbose, no_reasoning=no_reasoning, debug=debug,
                       max_cost=max_cost, cont=cont, no_save=no_save, mcp_config=mcp_config,
                       raw=raw, role=role, no_context_files=no_context_files,
-                      schema=schema, effort=effort, shell=shell)
+                      schema=schema, effort=effort, shell=shell, files=files, attach=attach)
 
     def body() -> int:
         if opts.shell:
@@ -233,13 +239,14 @@ def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="
          resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
          raw: bool = RAW, role: Optional[str] = ROLE,
-         no_context_files: bool = NO_CONTEXT, effort: Optional[str] = EFFORT) -> None:
+         no_context_files: bool = NO_CONTEXT, effort: Optional[str] = EFFORT,
+         files: Optional[List[str]] = FILES, attach: Optional[List[str]] = ATTACH) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, yes=yes, allow_all=allow_all,
                       no_stdin=True, no_reasoning=no_reasoning, debug=debug, max_cost=max_cost, cont=cont,
                       resume=resume, no_save=no_save, mcp_config=mcp_config, raw=raw,
                       prompt=first or "", role=role, no_context_files=no_context_files,
-                      effort=effort)
+                      effort=effort, files=files, attach=attach)
 
     def body() -> int:
         from .repl import run_repl

@@ -195,11 +195,12 @@ def render_conversation(conv: Conversation, style: _Style | None = None, width: 
             out += [style.dim(ln) for ln in _clip_block(m.text, 3, width)]
         else:
             text = m.text
-            if isinstance(m.content, list):
-                others = [p.get("type", "part") for p in m.content
-                          if isinstance(p, dict) and p.get("type") != "text"]
+            if isinstance(m.content, list):  # images as placeholders, never their base64
+                from ..engine.images import describe, part_url
+                others = [describe(p) if part_url(p) is not None else f"[{p.get('type', 'part')}]"
+                          for p in m.content if isinstance(p, dict) and p.get("type") != "text"]
                 if others:
-                    text = (text + "\n" if text else "") + " ".join(f"[{t}]" for t in others)
+                    text = (text + "\n" if text else "") + " ".join(others)
             if text:
                 out.append(clean(text).rstrip("\n"))
         for tc in m.tool_calls or ():

@@ -19,7 +19,8 @@ NO_PROMPT = "no prompt: give one (loomex \"...\") or pipe text in"
 
 
 def run_once(opts: Any) -> int:
-    if not opts.prompt.strip() and (opts.no_stdin or not stdin_readable()):
+    if not opts.prompt.strip() and (opts.no_stdin or not stdin_readable()) \
+            and not (opts.files or opts.attach):
         fail(NO_PROMPT, USAGE)
     from .saving import drop_unanswered, previous, recorder
     before = previous(opts)
@@ -36,6 +37,8 @@ def run_once(opts: Any) -> int:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
             f"assuming a {setup.resolved.context_window:,}-token window")
+    from .attach import from_options
+    extra = from_options(opts, setup)  # -f / -a: a bad one, or images for a text-only model
     # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
     # not after the build piped in has run for ten minutes
     piped = None
@@ -44,10 +47,10 @@ def run_once(opts: Any) -> int:
         if got.bad_utf8:
             say("stdin is not valid UTF-8; undecodable bytes were replaced")
         piped = got.text
-    text = compose(opts.prompt, piped)
-    if not text.strip():
+    text = compose(extra.text(opts.prompt), piped)
+    if not text.strip() and not extra.images:
         fail(NO_PROMPT, USAGE)
-    est = len(text) // CHARS_PER_TOKEN
+    est = len(text) // CHARS_PER_TOKEN + extra.image_tokens
     if est > setup.resolved.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
              f"({setup.resolved.context_window:,}); nothing was sent. Cut it down or pick a larger model",
@@ -66,7 +69,7 @@ def run_once(opts: Any) -> int:
     ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
     approver = setup.policy(ask_approval)
 
-    user = Message.user(text)
+    user = Message.user(extra.content(text))
     if before is not None:
         start = [*drop_unanswered(before.messages, saved=True), user]
     else:

@@ -35,7 +35,7 @@ COMMANDS = {
     "/context": "the AGENTS.md files in the system prompt: path, size, cut or not",
     "/effort": "/effort LEVEL: reasoning effort (minimal..high, default; no LEVEL: show it)",
     "/retry": "send the last message again (after an error, or for another answer)",
-    "/file": "/file PATH: add a text file to your next message",
+    "/file": "/file PATH|DIR|GLOB: add text files to your next message (or @path in it)",
     "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
     "/clear": "start a new conversation (and reset /usage)",
     "/usage": "tokens used in this conversation",
@@ -87,6 +87,10 @@ class Repl:
         self.last_text = _last_user_text(before.messages) if before is not None else ""
         self.attached: list[str] = []
         self.prefill = ""
+        from .mentions import pending_from
+        self.pending = pending_from(opts, setup)  # -f / -a: they go with the first message
+        #: the content of the last message sent (/retry sends it again as it was)
+        self.last_content: Any = self.last_text or None
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
             if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
@@ -148,23 +152,29 @@ class Repl:
                     if action == "compact":
                         await self.compact(text.partition(" ")[2].strip() or None)
                     elif action == "retry":
-                        await self.turn(self.last_text)
+                        await self.turn(self.last_text, self.last_content)
                 except (CliError, LoomexError) as e:
                     say(str(e))
                 continue
             await self.turn(text[1:] if text.startswith("//") else text)
 
     # -- one exchange -------------------------------------------------------------------
-    async def turn(self, text: str) -> None:
+    async def turn(self, text: str, content: Any = None) -> None:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
-        if self.attached:
-            text = "\n\n".join([text, *self.attached])
-            self.attached = []
-        self.last_text = text
+        if content is None:  # @paths, /file blocks, -f / -a (mentions.py)
+            from .mentions import compose_turn
+            try:
+                content = compose_turn(text, self.attached, self.pending, self.setup.resolved)
+            except CliError as e:
+                say(str(e))
+                self.prefill = text  # nothing typed is lost: fix it and send again
+                return
+            self.attached, self.pending = [], None
+        self.last_text, self.last_content = text, content
         handle.reset(drop_unanswered(self.messages))  # never two user messages in a row
-        user = Message.user(text)
+        user = Message.user(content)
         sink: Any = self.out
         if self.rec is not None:  # saved before anything is sent
             self.rec.add([*self.messages, user] if self.rec.conv_id is None else user)
@@ -337,7 +347,7 @@ class Repl:
         msgs = self.messages
         for i in range(len(msgs) - 1, -1, -1):
             if msgs[i].role == "user":
-                if msgs[i].content == self.last_text:
+                if msgs[i].content == self.last_content:
                     self.handle.reset(msgs[:i])
                 return
 

@@ -1,4 +1,4 @@
-"""The REPL's prompt: keys, completion of /commands and model names, $EDITOR, /file blocks.
+"""The REPL's prompt: keys, completion of /commands, model names and @paths, $EDITOR, /file.
 
 Enter sends; Esc-Enter / Alt-Enter inserts a newline; a paste (bracketed by the terminal) is
 inserted whole, newlines and all, and never sends. Ctrl-R searches the history backwards,
@@ -10,6 +10,7 @@ event loop, from the registry loaded at start-up: never a network call per key.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -17,10 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-#: a file bigger than this is not meant for one message
-FILE_LIMIT = 4 * 1024 * 1024
 #: model completions shown at most
 MAX_MODELS = 200
+#: @path completions shown at most
+MAX_PATHS = 200
 
 
 def make_session(commands: dict[str, str], setup: Any) -> Any:
@@ -57,12 +58,21 @@ def completer(commands: dict[str, str], setup: Any) -> Any:
     class SlashCompleter(Completer):
         def get_completions(self, document: Any, complete_event: Any) -> Any:
             text = document.text_before_cursor
+            at = AT_WORD.search(text)
+            if at is not None:  # @path: files and directories here (cli/mentions.py)
+                for name, meta in path_names(at.group(1)):
+                    yield Completion(name, -len(at.group(1)), display_meta=meta)
+                return
             if not text.startswith("/"):
                 return
             if " " not in text:
                 for cmd, help_text in commands.items():
                     if cmd.startswith(text):
                         yield Completion(cmd, -len(text), display_meta=help_text)
+            elif text.startswith("/file ") and "\n" not in text:
+                word = text[len("/file "):].lstrip()
+                for name, meta in path_names(word):
+                    yield Completion(name.strip('"'), -len(word), display_meta=meta)
             elif text.startswith("/model ") and "\n" not in text:
                 word = text[len("/model "):].lstrip()
                 for name in models.matching(word):
@@ -74,6 +84,39 @@ def completer(commands: dict[str, str], setup: Any) -> Any:
                     if name.startswith(word):
                         yield Completion(name, -len(word))
     return SlashCompleter()
+
+
+#: an ``@`` word being typed at the end of the text (as cli/mentions.py reads mentions)
+AT_WORD = re.compile(r"""(?:^|(?<=[\s(\[{"'`]))@([^\s"@]*)\Z""")
+
+
+def path_names(word: str, cwd: Callable[[], str] = os.getcwd) -> list[tuple[str, str]]:
+    """Completions of a path being typed after ``@``: the entries of its directory that
+    start with its last part (hidden ones only when that starts with "."), directories with
+    a trailing "/". Looks at one directory: never a walk."""
+    head, _, part = word.rpartition("/")
+    base = os.path.expanduser(head + "/" if head or word.startswith("/") else "")
+    where = base if os.path.isabs(base) else os.path.join(cwd(), base)
+    try:
+        with os.scandir(where) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return []
+    out = []
+    for e in entries:
+        if not e.name.startswith(part) or (e.name.startswith(".") and not part.startswith(".")):
+            continue
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        name = (head + "/" if head or word.startswith("/") else "") + e.name + ("/" if is_dir else "")
+        if any(c.isspace() for c in name):  # quoted, as mentions.py reads @"a path"
+            name = f'"{name}"'
+        out.append((name, "directory" if is_dir else ""))
+        if len(out) >= MAX_PATHS:
+            break
+    return out
 
 
 class ModelNames:
@@ -143,28 +186,16 @@ def edit(initial: str = "") -> str:
 
 
 def file_block(arg: str, cwd: Callable[[], str] = os.getcwd) -> tuple[str, str]:
-    """(block, note) for ``/file PATH``: the file's text in a delimited block, as piped stdin
-    is. A missing, binary or huge file is a CliError."""
+    """(blocks, note) for ``/file PATH|DIR|GLOB``: text files in delimited blocks, as ``-f``
+    adds them (cli/attach.py). A missing, binary or huge file is a CliError."""
+    from .attach import Extra, add_files
     from .exits import CliError
     if not arg:
         raise CliError("/file PATH")
-    path = Path(arg).expanduser()
-    if not path.is_absolute():
-        path = Path(cwd()) / path
-    try:
-        if not path.is_file():
-            raise CliError(f"/file: {arg} is not a file")
-        size = path.stat().st_size
-        if size > FILE_LIMIT:
-            raise CliError(f"/file: {arg} is {size / 1e6:.1f} MB; more than "
-                           f"{FILE_LIMIT // (1024 * 1024)} MiB is not meant for one message")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise CliError(f"/file: cannot read {arg}: {e.strerror or e}") from None
-    if b"\x00" in raw[:8192]:
-        raise CliError(f"/file: {arg} looks binary; only text files can be added")
-    text = raw.decode("utf-8", "replace")
-    body = text if text.endswith("\n") else text + "\n"
-    shown = arg.replace('"', "'")
-    return (f'<file path="{shown}">\n{body}</file>',
-            f"added {arg} ({len(raw):,} bytes); it goes with your next message")
+    extra = Extra()
+    add_files(extra, arg, cwd(), flag="/file")
+    if not extra.blocks:
+        raise CliError(f"/file {arg}: no text files there")
+    what = extra.labels[0] if len(extra.labels) == 1 else f"{len(extra.labels)} files"
+    return ("\n\n".join(extra.blocks),
+            f"added {what} ({extra.total:,} bytes); it goes with your next message")

@@ -35,7 +35,10 @@ KEYS = {"r": "run", "e": "edit", "d": "describe", "c": "copy", "q": "cancel", "n
 
 def run_shell(opts: Any) -> int:
     for flag, given in (("--json", opts.json), ("--tools", opts.tools),
-                        ("--continue", getattr(opts, "cont", False))):
+                        ("--continue", getattr(opts, "cont", False)),
+                        ("-f/--file", getattr(opts, "files", None)),
+                        ("-a/--attach", getattr(opts, "attach", None)),
+                        ("--schema", getattr(opts, "schema", None))):
         if given:
             fail(f"-x/--shell does not take {flag}", USAGE)
     interactive = _isatty(sys.stdin) and _isatty(sys.stdout)

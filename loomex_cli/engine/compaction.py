@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from .images import IMAGE_TOKENS, describe, image_parts, part_url
 from .messages import Message
 
 #: characters per token for the estimate (provider-neutral; errs on the side of more tokens)
@@ -36,12 +37,25 @@ SUMMARY_PREFIX = "[Summary of the earlier conversation, compacted to fit the con
 
 
 def estimate_message(m: Message) -> int:
-    n = len(m.text) if not isinstance(m.content, list) else len(json.dumps(m.content))
+    """Tokens of one message, roughly: its text by length, and each image as
+    :data:`~.images.IMAGE_TOKENS` (never its base64, which a provider does not count as text)."""
+    images = 0
+    if isinstance(m.content, list):
+        n = 0
+        for p in m.content:
+            if part_url(p) is not None:
+                images += 1
+            elif isinstance(p, dict) and isinstance(p.get("text"), str):
+                n += len(p["text"])
+            else:
+                n += len(json.dumps(p))
+    else:
+        n = len(m.text)
     for c in m.tool_calls or ():
         n += len(c.name) + len(c.arguments) + 12
     if m.reasoning:
         n += len(m.reasoning) // 4  # mostly not sent back
-    return int(n / CHARS_PER_TOKEN) + PER_MESSAGE
+    return int(n / CHARS_PER_TOKEN) + PER_MESSAGE + images * IMAGE_TOKENS
 
 
 def estimate(messages: list[Message]) -> int:
@@ -114,7 +128,8 @@ def transcript(messages: list[Message], limit_chars: int = 400_000) -> str:
                 text = text[:2000] + f"\n…[{len(text) - 4000} characters cut]…\n" + text[-2000:]
             out.append(f"TOOL RESULT ({m.name or m.tool_call_id}): {text}")
         else:
-            out.append(f"{m.role.upper()}: {m.text}")
+            images = " ".join(describe(p) for p in image_parts(m.content))
+            out.append(f"{m.role.upper()}: {m.text}" + (f"\n{images}" if images else ""))
     text = "\n\n".join(out)
     return text if len(text) <= limit_chars else "…(earliest part cut)…\n" + text[-limit_chars:]
 

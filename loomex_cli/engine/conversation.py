@@ -71,6 +71,15 @@ class Conversation(ConversationMeta):
                                 self.cwd, self.message_count)
 
 
+def conversation_json(conv: Conversation) -> str:
+    """Lossless: the meta fields plus ``messages`` as ``Message.to_dict()`` (images with their
+    data; ``Message.from_dict`` reads them back exactly)."""
+    import json
+    doc = {"format": "loomex-conversation", "version": 1, **conv.meta.to_dict(),
+           "messages": [m.to_dict() for m in conv.messages]}
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
 def conversation_markdown(conv: Conversation) -> str:
     """A saved conversation as readable Markdown (not lossless: the JSON export is)."""
     from .transcript import messages_markdown

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..errors import StoreError, UnknownConversation  # noqa: F401  (re-exported)
 from .conversation import (TITLE_MAX, Conversation, ConversationMeta,  # noqa: F401
-                           conversation_markdown, now_iso, parse_time, title_of)
+                           conversation_json, conversation_markdown, now_iso, parse_time,
+                           title_of)
+from . import store_blobs
 from .messages import Message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DB_NAME = "conversations.db"
 #: ``PRAGMA user_version`` of the schema this code writes
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: images stored once by hash (store_blobs)
 #: seconds a writer waits for another process's transaction before giving up
 BUSY_TIMEOUT_S = 5.0
 SOURCES = ("run", "chat", "web")
@@ -194,11 +196,11 @@ class Store:
         try:
             c = self._conn
             version = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
-            if version == 0:
-                for stmt in _SCHEMA.split(";"):
+            for schema in (_SCHEMA, store_blobs.SCHEMA)[version:]:
+                for stmt in schema.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
             c.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -311,8 +313,8 @@ class Store:
                 seq = self._count(c, conv_id)
                 self._insert(c, conv_id, seq, [message])
             elif c.execute("UPDATE messages SET role = ?, message = ? WHERE conversation_id = ? "
-                           "AND seq = ?", (message.role, _dumps(message.to_dict()), conv_id,
-                                           seq)).rowcount == 0:
+                           "AND seq = ?", (message.role, _dumps(store_blobs.dump(
+                               c, conv_id, message)), conv_id, seq)).rowcount == 0:
                 self._insert(c, conv_id, seq, [message])
         return seq
 
@@ -365,7 +367,9 @@ class Store:
         """Removes a conversation and its messages; False when there was none."""
         with self._write() as c:
             c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
-            return c.execute("DELETE FROM conversations WHERE id = ?", (conv_id,)).rowcount > 0
+            found = c.execute("DELETE FROM conversations WHERE id = ?", (conv_id,)).rowcount
+            store_blobs.forget(c, conv_id)  # and the images no other conversation uses
+            return found > 0
 
     @staticmethod
     def _check(c: "sqlite3.Connection", conv_id: str) -> None:
@@ -385,7 +389,7 @@ class Store:
         c.executemany(
             "INSERT INTO messages (conversation_id, seq, role, message, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(conv_id, start + i, m.role, _dumps(m.to_dict()), now)
+            [(conv_id, start + i, m.role, _dumps(store_blobs.dump(c, conv_id, m)), now)
              for i, m in enumerate(messages)])
         title = next((t for m in messages if m.role == "user" and (t := title_of(m))), None)
         if title is not None:
@@ -405,12 +409,13 @@ class Store:
                                 (conv_id,)).fetchone()
                 rows = c.execute("SELECT message FROM messages WHERE conversation_id = ? "
                                  "ORDER BY seq", (conv_id,)).fetchall() if row else []
+                messages = store_blobs.load(c, rows)
             finally:
                 c.execute("COMMIT")
         if row is None:
             raise UnknownConversation(f"no saved conversation {conv_id!r}")
         conv = _meta(row, Conversation)
-        conv.messages = [Message.from_dict(json.loads(r[0])) for r in rows]
+        conv.messages = messages
         conv.message_count = len(conv.messages)
         return conv
 
@@ -471,12 +476,7 @@ class Store:
 
     # -- exporting ------------------------------------------------------------------------
     def export_json(self, conv_id: str) -> str:
-        """Lossless: the meta fields plus ``messages`` as ``Message.to_dict()``
-        (``Message.from_dict`` reads them back exactly)."""
-        conv = self.get(conv_id)
-        doc = {"format": "loomex-conversation", "version": 1, **conv.meta.to_dict(),
-               "messages": [m.to_dict() for m in conv.messages]}
-        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        return conversation_json(self.get(conv_id))
 
     def export_markdown(self, conv_id: str) -> str:
         return conversation_markdown(self.get(conv_id))

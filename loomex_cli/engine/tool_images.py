@@ -55,8 +55,8 @@ class ToolImage:
 
     def part(self) -> dict[str, Any]:
         """The chat-completions content part."""
-        return {"type": "image_url",
-                "image_url": {"url": f"data:{self.mime.lower()};base64,{self.data}"}}
+        from .images import b64_url, url_part
+        return url_part(b64_url(self.mime.lower(), self.data))
 
 
 @dataclass(slots=True)

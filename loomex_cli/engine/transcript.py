@@ -32,8 +32,10 @@ def _content_md(m: Message) -> str:
         for p in m.content:
             if isinstance(p, dict) and p.get("type") == "text":
                 parts.append(str(p.get("text", "")))
-            elif isinstance(p, dict):
-                parts.append(f"*[{p.get('type', 'part')}]*")
+            elif isinstance(p, dict):  # an image: its placeholder, not its base64
+                from .images import describe, part_url
+                parts.append(f"*{describe(p)}*" if part_url(p) is not None
+                             else f"*[{p.get('type', 'part')}]*")
         return "\n\n".join(parts)
     return m.text
 
