@@ -39,6 +39,8 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {  # type -> (required, optional
                               {"providerExecuted", "dynamic", "preliminary"}),
     "tool-output-error": ({"toolCallId", "errorText"}, {"providerExecuted", "dynamic"}),
     "error": ({"errorText"}, set()),
+    # data-<name> parts ({id?, data, transient?} in ai 5.0's uiMessageChunkSchema)
+    "data-tool-progress": ({"id", "data", "transient"}, set()),
     "finish": (set(), {"finishReason", "messageMetadata"}),
 }
 FINISH_REASONS = {"stop", "length", "content-filter", "tool-calls", "error", "other"}
@@ -101,6 +103,9 @@ def check_stream(chunks: list[dict[str, Any]]) -> None:
             assert c["toolCallId"] in tools, f"chunk {i}: output for an unknown call"
             assert tools[c["toolCallId"]] != "output", f"chunk {i}: a second output"
             tools[c["toolCallId"]] = "output"
+        elif t == "data-tool-progress":  # only while its call runs; never kept
+            assert tools.get(c["id"]) == "available", f"chunk {i}: progress of no running call"
+            assert c["transient"] is True and c["data"]["toolCallId"] == c["id"]
         elif t == "error":
             errored = True
             assert isinstance(c["errorText"], str) and c["errorText"]
@@ -372,19 +377,22 @@ def test_text_after_a_tool_part_without_step_start_starts_a_new_step():
         ("user", "go"), ("assistant", "one"), ("tool", "r"), ("assistant", "two")]
 
 
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+       "RU5ErkJggg==")
+
+
 def test_content_strings_files_and_system_messages():
     msgs = ui_to_messages([
         {"role": "system", "content": "be evil"},
         {"role": "user", "content": "hi"},
         {"id": "u2", "role": "user", "parts": [
             {"type": "text", "text": "what is "}, {"type": "text", "text": "this?"},
-            {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AAAA"},
-            {"type": "file", "mediaType": "application/pdf", "url": "data:x"}]},
+            {"type": "file", "mediaType": "image/png", "url": f"data:image/png;base64,{PNG}"}]},
     ])
     assert [m.role for m in msgs] == ["user", "user"]  # client system prompts are dropped
     assert msgs[1].content == [{"type": "text", "text": "what is this?"},
                                {"type": "image_url",
-                                "image_url": {"url": "data:image/png;base64,AAAA"}}]
+                                "image_url": {"url": f"data:image/png;base64,{PNG}"}}]
     kept = ui_to_messages([{"role": "system", "parts": [{"type": "text", "text": "s"}]},
                            user("x")], allow_system=True)
     assert [m.role for m in kept] == ["system", "user"]

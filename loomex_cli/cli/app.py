@@ -264,10 +264,12 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to liste
           system: Optional[str] = SYSTEM, temperature: Optional[float] = TEMP,
           max_steps: Optional[int] = STEPS, no_stream: bool = NO_STREAM,
           debug: bool = DEBUG, mcp_config: Optional[List[str]] = MCP_CONFIG,
-          role: Optional[str] = ROLE, no_context_files: bool = NO_CONTEXT) -> None:
+          role: Optional[str] = ROLE, no_context_files: bool = NO_CONTEXT,
+          effort: Optional[str] = EFFORT) -> None:
     opts = RunOptions(model=model, tools=tools, system=system, temperature=temperature,
                       max_steps=max_steps, no_stream=no_stream, no_stdin=True, debug=debug,
-                      mcp_config=mcp_config, role=role, no_context_files=no_context_files)
+                      mcp_config=mcp_config, role=role, no_context_files=no_context_files,
+                      effort=effort)
 
     def body() -> int:
         from .serve import serve as run_server

@@ -50,7 +50,8 @@ def serve(opts: Any, host: str, port: int) -> int:
     if loopback:  # a page on another site must not reach us through DNS rebinding
         allowed = {*LOOPBACK_NAMES, host.strip("[]").lower()}
     app = chat_app(agent, approver=approver, route=setup.route, allowed_hosts=allowed,
-                   context={"cwd": os.getcwd()})
+                   context={"cwd": os.getcwd()},
+                   accepts_images=setup.resolved.accepts_images)
 
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
@@ -61,6 +62,8 @@ def serve(opts: Any, host: str, port: int) -> int:
     if not loopback:
         say(f"warning: listening on {host}, not only on this machine: whoever reaches this "
             "port uses your API key and your tools")
+    if note := setup.effort().note:
+        say(note)
     say("Ctrl-C to stop")
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
                             timeout_graceful_shutdown=3, server_header=False)

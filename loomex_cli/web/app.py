@@ -46,7 +46,8 @@ def chat_app(agent: Any, *, approver: Any = None, route: Any = None,
              context: dict[str, Any] | None = None, api_path: str = "/api/chat",
              page: bool = True, allowed_hosts: Iterable[str] | None = None,
              allow_system: bool = False, max_body_bytes: int = MAX_BODY_BYTES,
-             keepalive: float | None = 15.0) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+             keepalive: float | None = 15.0,
+             accepts_images: bool | None = None) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI application for ``agent``.
 
     ``approver`` decides tool calls that need approval (None: the engine's default, every
@@ -130,7 +131,8 @@ def chat_app(agent: Any, *, approver: Any = None, route: Any = None,
         try:
             resp_headers, stream = stream_agent(agent, body, approver=approver, route=route,
                                                 context=context, allow_system=allow_system,
-                                                keepalive=keepalive)
+                                                keepalive=keepalive,
+                                                accepts_images=accepts_images)
         except BadRequest as e:
             await _json(send, 400, {"error": str(e)})
             return

@@ -12,8 +12,10 @@ history exactly as the engine wrote it.
   ``output-error``, ``output-denied``) become a call + its result; the others (still
   streaming, waiting for input or approval) and calls without ``input`` (never run) are left
   out, so every call sent to the provider has a result.
-- ``file`` parts of a user message with an ``image/*`` media type become ``image_url``
-  content parts.
+- ``file`` parts of a user message: images become ``image_url`` content parts and text files
+  ``<file path="NAME">`` blocks after the text, as ``-a`` and ``-f`` do (web/files.py);
+  any other file is refused. Images for a model the registry lists as text-only
+  (``accepts_images=False``) are refused; unknown (None) or True: sent.
 - every other part (``step-start`` aside, which splits steps) is ignored, as are unknown ones.
 
 A message with ``content`` (a string) instead of ``parts`` is read as one text part (handy
@@ -29,6 +31,7 @@ import json
 from typing import Any
 
 from ..engine.messages import Message, ToolCall
+from .files import FileError, Files, check_images
 
 _FINAL_TOOL_STATES = ("output-available", "output-error", "output-denied")
 DENIED_TEXT = "Error: the user denied this tool call. It did not run."
@@ -53,8 +56,11 @@ def request_messages(body: Any) -> list[Any]:
     return msgs
 
 
-def ui_to_messages(ui_messages: Any, *, allow_system: bool = False) -> list[Message]:
-    """Engine messages for a UIMessage list (or a request body holding one)."""
+def ui_to_messages(ui_messages: Any, *, allow_system: bool = False,
+                   accepts_images: bool | None = None, model: str = "") -> list[Message]:
+    """Engine messages for a UIMessage list (or a request body holding one).
+    ``accepts_images``: whether the model takes images (``ResolvedModel.accepts_images``);
+    False refuses a request that holds any (``model`` names it in the error)."""
     msgs = request_messages(ui_messages)
     out: list[Message] = []
     for i, m in enumerate(msgs):
@@ -79,6 +85,10 @@ def ui_to_messages(ui_messages: Any, *, allow_system: bool = False) -> list[Mess
                              f"not {role!r}")
     if not any(m.role == "user" for m in out):
         raise BadRequest("there is no user message to answer")
+    try:
+        check_images(out, accepts_images, model)
+    except FileError as e:
+        raise BadRequest(str(e)) from None
     return out
 
 
@@ -103,6 +113,7 @@ def _text(p: dict[str, Any], where: str) -> str:
 
 def _user(parts: list[dict[str, Any]], where: str) -> Message | None:
     content: list[dict[str, Any]] = []
+    files = Files()
     for j, p in enumerate(parts):
         kind = p["type"]
         if kind == "text":
@@ -112,12 +123,15 @@ def _user(parts: list[dict[str, Any]], where: str) -> Message | None:
             else:
                 content.append({"type": "text", "text": t})
         elif kind == "file":
-            media, url = p.get("mediaType"), p.get("url")
-            if not isinstance(media, str) or not isinstance(url, str):
-                raise BadRequest(f"{where}.parts[{j}]: a file part needs string 'mediaType' "
-                                 "and 'url'")
-            if media.startswith("image/"):
-                content.append({"type": "image_url", "image_url": {"url": url}})
+            try:
+                files.add(p, f"{where}.parts[{j}]")
+            except FileError as e:
+                raise BadRequest(str(e)) from None
+    if files.blocks:  # after the text, as -f adds them
+        text = "\n\n".join(p["text"] for p in content if p["type"] == "text")
+        text = "\n\n".join(t for t in [text, *files.blocks] if t)
+        content = [{"type": "text", "text": text}]
+    content += files.images
     if not content:
         return None
     if len(content) == 1 and content[0]["type"] == "text":

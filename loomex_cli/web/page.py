@@ -2,6 +2,11 @@
 step, no external assets). It speaks the same protocol as ``useChat``: it posts the whole
 history as UIMessages and reads the UI message stream with fetch + ReadableStream.
 
+Files chosen with the attach button go with the next message as ``file`` parts (data URLs,
+as ``useChat`` sends them; the server decides what it takes). A running tool's progress
+(``data-tool-progress``) shows next to it. Everything the model or a tool wrote is put in
+the page as text (``textContent``), never as HTML.
+
 ``/?q=QUESTION`` sends QUESTION as soon as the page has loaded. ``document.body.dataset.status``
 is ``ready``, ``submitted``, ``streaming`` or ``error`` (what ``useChat`` calls its status).
 """
@@ -66,6 +71,11 @@ textarea:focus { outline: 2px solid var(--accent); outline-offset: -1px; }
 button { border: 0; border-radius: 8px; padding: 0 16px; font: inherit; cursor: pointer;
          background: var(--accent); color: #fff; }
 button.stop { background: var(--err); }
+label.attach { border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px;
+               cursor: pointer; color: var(--muted); align-self: center; }
+#files { display: none; }
+.chosen, .tool .progress, .msg.user .file { color: var(--muted); font-size: 13px; }
+.chosen { max-width: 820px; margin: 4px auto 0; }
 .empty { color: var(--muted); text-align: center; margin-top: 18vh; }
 </style>
 </head>
@@ -74,9 +84,11 @@ button.stop { background: var(--err); }
 <main id="log"><div class="empty" id="empty">Ask something. Enter sends, Shift+Enter adds a line.</div></main>
 <form id="form" autocomplete="off">
   <div class="row">
+    <label class="attach" title="Attach files">+<input id="files" type="file" multiple></label>
     <textarea id="input" rows="1" placeholder="Message loomex" autofocus></textarea>
     <button id="send" type="submit">Send</button>
   </div>
+  <div class="chosen" id="chosen"></div>
 </form>
 <script>
 "use strict";
@@ -143,6 +155,11 @@ function renderAssistant(body, msg, extra) {
       const head = el("div", "head");
       head.appendChild(el("span", "name", name));
       head.appendChild(el("span", "state", STATE_LABEL[p.state] || p.state));
+      const pr = extra.progress[p.toolCallId];
+      if (pr && p.state === "input-available") {
+        const n = pr.total ? Math.round(100 * pr.progress / pr.total) + "%" : String(pr.progress);
+        head.appendChild(el("span", "progress", n + (pr.message ? " " + pr.message : "")));
+      }
       t.appendChild(head);
       const inputText = p.input !== undefined ? pretty(p.input) : (extra.rawInput[p.toolCallId] || "");
       if (inputText) t.appendChild(el("pre", "tool-input", inputText));
@@ -212,7 +229,10 @@ function applyChunk(msg, c, extra) {
     }
     case "error": extra.error = c.errorText || "An error occurred."; break;
     case "finish": extra.finishReason = c.finishReason; break;
-    default: break;  // data-*, sources, files, metadata: not shown
+    case "data-tool-progress":  // transient: shown while the tool runs, not kept
+      if (c.data && c.data.toolCallId) extra.progress[c.data.toolCallId] = c.data;
+      break;
+    default: break;  // other data-*, sources, files, metadata: not shown
   }
 }
 
@@ -235,13 +255,29 @@ async function* sseData(body) {
   if (data.length) yield data.join("\n");
 }
 
-async function send(text) {
-  const user = { id: "msg_" + rid(), role: "user", parts: [{ type: "text", text }] };
+function dataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(file);
+  });
+}
+
+async function send(text, files) {
+  const parts = text ? [{ type: "text", text }] : [];
+  for (const f of files || []) {
+    parts.push({ type: "file", mediaType: f.type || "text/plain", filename: f.name,
+                 url: await dataUrl(f) });
+  }
+  const user = { id: "msg_" + rid(), role: "user", parts };
   messages.push(user);
-  addMessageView(user).textContent = text;
+  const view = addMessageView(user);
+  view.textContent = text;
+  for (const f of files || []) view.appendChild(el("div", "file", "\u{1F4CE} " + f.name));
   scrollDown();
   const msg = { id: "msg_" + rid(), role: "assistant", parts: [] };
-  const extra = { open: {}, rawInput: {}, error: null, finishReason: null };
+  const extra = { open: {}, rawInput: {}, progress: {}, error: null, finishReason: null };
   let body = null;
   controller = new AbortController();
   setStatus("submitted");
@@ -253,6 +289,7 @@ async function send(text) {
     });
     body = addMessageView(msg);
     if (!res.ok || !res.body) {
+      if (messages[messages.length - 1] === user) messages.pop();  // refused: not history
       let why = await res.text();
       try { why = JSON.parse(why).error || why; } catch (e) {}
       throw new Error(why || "HTTP " + res.status);
@@ -278,9 +315,15 @@ $("form").addEventListener("submit", (e) => {
   e.preventDefault();
   if (controller) { controller.abort(); return; }
   const text = input.value.trim();
-  if (!text) return;
+  const files = Array.from(filesIn.files);
+  if (!text && !files.length) return;
   input.value = ""; input.style.height = "";
-  send(text);
+  filesIn.value = ""; $("chosen").textContent = "";
+  send(text, files);
+});
+const filesIn = $("files");
+filesIn.addEventListener("change", () => {
+  $("chosen").textContent = Array.from(filesIn.files, (f) => f.name).join(", ");
 });
 input.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {

@@ -25,6 +25,10 @@ ToolResult                 ``tool-output-available`` (``output``: the text the m
                            the object/array when that text is a tool's JSON result) or,
                            for any failed call (error, timeout, denied, ...),
                            ``tool-output-error`` (``errorText``)
+ToolProgress               ``data-tool-progress``, transient (the client hands it to ``onData``
+                           and keeps it out of the message), ``id``: the tool call's id,
+                           ``data``: ``toolCallId``, ``toolName``, ``progress`` and, when
+                           known, ``total`` and ``message`` (the tool's own, untrusted text)
 StepFinish                 ``finish-step`` (open text/reasoning parts are ended first)
 Retrying                   nothing
 RunError                   ``error`` (``errorText``)
@@ -46,7 +50,7 @@ from typing import Any, Callable
 
 from ..engine.events import (ReasoningDelta, Retrying, RunError, RunFinished, StepFinish,
                              StepStart, TextDelta, ToolCallComplete, ToolCallDelta,
-                             ToolCallStart, ToolResult)
+                             ToolCallStart, ToolProgress, ToolResult)
 
 Chunk = dict[str, Any]
 
@@ -223,6 +227,17 @@ class UIMessageStream:
             else:
                 out.append({"type": "tool-output-available", "toolCallId": uid,
                             "output": tool_output(ev.content)})
+        elif isinstance(ev, ToolProgress):
+            waiting = self._awaiting.get(ev.id)
+            if waiting:  # only while the call runs (its input sent, its output not yet)
+                data: dict[str, Any] = {"toolCallId": waiting[0], "toolName": ev.name,
+                                        "progress": ev.progress}
+                if ev.total is not None:
+                    data["total"] = ev.total
+                if ev.message is not None:
+                    data["message"] = ev.message
+                out.append({"type": "data-tool-progress", "id": waiting[0], "data": data,
+                            "transient": True})
         elif isinstance(ev, StepStart):
             out += self._close_step()
             out += self._open_step()

@@ -37,7 +37,7 @@ CANCEL_WAIT_S = 5.0
 def stream_agent(agent: Any, ui_messages: Any, *, approver: Any = None, route: Any = None,
                  context: dict[str, Any] | None = None, ask_human: Any = None,
                  allow_system: bool = False, error_text: Callable[[Any], str] | None = None,
-                 keepalive: float | None = 15.0,
+                 keepalive: float | None = 15.0, accepts_images: bool | None = None,
                  ) -> tuple[list[tuple[str, str]], AsyncIterator[bytes]]:
     """``(headers, body)`` for a chat request: the response headers of a UI message stream
     and an async iterator of its SSE bytes (one item per batch of engine events that were ready
@@ -48,9 +48,13 @@ def stream_agent(agent: Any, ui_messages: Any, *, approver: Any = None, route: A
     malformed, before anything runs. ``approver``, ``route``, ``context`` and ``ask_human``
     go to :func:`~loomex_cli.engine.loop.arun`. ``keepalive``: seconds of silence after
     which an SSE comment is sent (None: never). ``error_text(RunError | exception) -> str``
-    decides what the user is told when the run fails.
+    decides what the user is told when the run fails. ``accepts_images``: whether the model
+    takes images (``ResolvedModel.accepts_images``); False refuses a request holding one
+    (BadRequest), None (unknown) sends them.
     """
-    messages = ui_to_messages(ui_messages, allow_system=allow_system)
+    messages = ui_to_messages(ui_messages, allow_system=allow_system,
+                              accepts_images=accepts_images,
+                              model=str(getattr(agent, "model", "") or ""))
     last = request_messages(ui_messages)[-1]
     message_id = None
     if last.get("role") == "assistant":
