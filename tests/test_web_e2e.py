@@ -52,9 +52,12 @@ def need(tool: str, why: str) -> str:
 
 @contextlib.contextmanager
 def loomex_serve(tmp: Path, url: str, tools: str = "read_file",
-                 extra_config: str = "", exe: str | None = None) -> Iterator[str]:
-    """``loomex serve -m replay/x -t TOOLS --port 0`` in ``tmp/work`` (which holds
-    hello.txt) with a config whose ``replay`` provider is ``url``; yields its base URL."""
+                 extra_config: str = "", exe: str | None = None, model: str = "replay/x",
+                 args: tuple[str, ...] = (), env_extra: dict[str, str] | None = None,
+                 stderr: list[str] | None = None) -> Iterator[str]:
+    """``loomex serve -m MODEL -t TOOLS --port 0 ARGS`` in ``tmp/work`` (which holds
+    hello.txt) with a config whose ``replay`` provider is ``url``; yields its base URL.
+    ``stderr``: a list that gets what it wrote there, once it has stopped."""
     cfg, work = tmp / "config", tmp / "work"
     cfg.mkdir(parents=True)
     work.mkdir(parents=True)
@@ -65,9 +68,9 @@ def loomex_serve(tmp: Path, url: str, tools: str = "read_file",
     env = {k: v for k, v in os.environ.items()
            if not k.endswith("_API_KEY") and k != "LOOMEX_MODEL"}
     env.update(LOOMEX_CONFIG_DIR=str(cfg), LOOMEX_DATA_DIR=str(tmp / "data"),
-               LOOMEX_CACHE_DIR=str(tmp / "cache"), NO_COLOR="1")
-    proc = subprocess.Popen([exe or loomex_bin(), "serve", "-m", "replay/x", "-t", tools,
-                             "--port", "0"], cwd=work, env=env, text=True,
+               LOOMEX_CACHE_DIR=str(tmp / "cache"), NO_COLOR="1", **(env_extra or {}))
+    proc = subprocess.Popen([exe or loomex_bin(), "serve", "-m", model, "-t", tools,
+                             "--port", "0", *args], cwd=work, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: list[str] = []
     got = threading.Event()
@@ -94,6 +97,8 @@ def loomex_serve(tmp: Path, url: str, tools: str = "read_file",
                 proc.wait()
                 pytest.fail("loomex serve did not stop on SIGINT")
         err = proc.stderr.read()  # type: ignore[union-attr]
+        if stderr is not None:
+            stderr.append(err)
         assert "Traceback" not in err, err
         assert proc.returncode == 0, (proc.returncode, err)
 
