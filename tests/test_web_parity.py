@@ -213,3 +213,58 @@ def test_progress_and_files_with_the_ai_sdk_client(replay, tmp_path):
                                 "progress": 0, "total": 5, "message": "step 0 <b>x</b>"}
     sent = replay.requests(name)[0].body["messages"][-1]["content"]
     assert sent == 'go\n\n<file path="notes.txt">\nhello\n</file>'
+
+
+# -- the page in headless Chromium ------------------------------------------------------------
+
+def test_the_page_attaches_a_file_and_shows_progress(replay, tmp_path):
+    import shutil
+    import time
+    from test_web_e2e import Chromium
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        need("chromium", "apt-get install -y chromium")
+    name, url = replay.new_script([
+        Reply.tool_calls([("call_slow", "py__slow", {"seconds": 1.5, "note": " <i>x</i>"})]),
+        Reply.text("finished."),
+        Reply.text("fine."),
+    ], prefix="web-page-parity")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello from a file\n")
+    cfg = toml_server("py", py_cmd()) + '\n[tools.py__slow]\nallow = ["*"]\n'
+    with loomex_serve(tmp_path, url, tools="py__slow", extra_config=cfg) as base:
+        browser = Chromium(tmp_path / "profile")
+        try:
+            browser.goto(base + "/")
+            browser.page("DOM.enable")
+            root = browser.page("DOM.getDocument")["root"]["nodeId"]
+            node = browser.page("DOM.querySelector", nodeId=root, selector="#files")["nodeId"]
+            browser.page("DOM.setFileInputFiles", files=[str(notes)], nodeId=node)
+            browser.wait("document.getElementById('chosen').textContent === 'notes.txt'")
+            browser.type_line("summarize")
+            # the running tool shows its progress, as text (the tool's markup is not HTML)
+            browser.wait("!!document.querySelector('.tool .progress')")
+            shown = browser.js("document.querySelector('.tool .progress').textContent")
+            assert "%" in shown and "step" in shown and "<i>x</i>" in shown
+            assert browser.js("document.querySelectorAll('.tool i').length") == 0
+            browser.wait("document.body.dataset.status === 'ready'", timeout=20)
+            dom = browser.js("document.documentElement.outerHTML")
+            assert "finished." in dom and "notes.txt" in dom
+            assert browser.js("document.querySelectorAll('.tool .progress').length") == 0
+            # a file the server refuses: the error shows, and it does not stay in the history
+            bad = tmp_path / "blob.bin"
+            bad.write_bytes(b"\0\1\2")
+            browser.page("DOM.setFileInputFiles", files=[str(bad)], nodeId=node)
+            browser.type_line("and this")
+            browser.wait("document.body.dataset.status === 'error'")
+            assert "application/octet-stream files are not taken" in browser.js(
+                "document.querySelector('.msg.assistant:last-child .error').textContent")
+            browser.type_line("fine then")
+            browser.wait("document.body.dataset.status === 'ready'")
+        finally:
+            browser.close()
+    requests = replay.requests(name)
+    assert len(requests) == 3
+    later = requests[2].body["messages"]
+    assert later[-1]["content"] == "fine then" and "and this" not in json.dumps(later)
+    assert requests[0].body["messages"][-1]["content"] == \
+        'summarize\n\n<file path="notes.txt">\nhello from a file\n</file>'
