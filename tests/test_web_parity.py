@@ -57,10 +57,14 @@ NOTES_PART = {"type": "file", "mediaType": "text/plain", "filename": "notes.txt"
 
 def test_a_vision_model_gets_the_image_and_the_text_file(replay, tmp_path, catalog):
     name, url = replay.new_script([Reply.text("A dot and two lines.")], prefix="web-attach")
-    with loomex_serve(tmp_path, url, tools="read_file", model=VISION,
-                      env_extra=env_for(catalog, url)) as base:
+    err: list[str] = []
+    with loomex_serve(tmp_path, url, tools="read_file", model=VISION, args=("--effort", "high"),
+                      env_extra=env_for(catalog, url), stderr=err) as base:
         r = chat(base, with_files("what are these?", PNG_PART, NOTES_PART))
     assert r.status == 200, r.body
+    # gpt-4.1-mini does not reason (the catalogue says): the effort is left out, with a note
+    assert "reasoning_effort" not in replay.requests(name)[0].body
+    assert "effort" in err[0] and "gpt-4.1-mini" in err[0], err
     assert "A dot and two lines." in json.dumps(r.chunks())
     sent = replay.requests(name)[0].body["messages"][-1]
     assert sent["role"] == "user"
