@@ -30,30 +30,10 @@ from typing import Any, Callable
 
 from .exits import CONFIG, USAGE, CliError, say
 
-#: a text file bigger than this is not added (named explicitly: an error)
-PER_FILE = 1024 * 1024
-#: text added to one message at most, over all its files
-TOTAL = 4 * 1024 * 1024
-#: files added to one message at most
-MAX_FILES = 500
-#: an image bigger than this is refused (OpenAI's limit; others take less)
-IMAGE_LIMIT = 20 * 1024 * 1024
-#: bytes looked at to decide whether a file is binary (as grep and git do)
-SNIFF = 8192
+from ..engine.file_blocks import (IMAGE_LIMIT, MAX_FILES, PER_FILE, SNIFF, TOTAL,  # noqa: F401
+                                  file_block, label as _label, mib as _mib, sniff_image)
+
 _MAGIC = set("*?[")
-
-
-def sniff_image(head: bytes) -> str | None:
-    """The MIME type of a png, jpeg, gif or webp image from its first bytes; else None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 @dataclass
@@ -262,9 +242,8 @@ def _add_text(extra: Extra, real: str, data: bytes, full: str, cwd: str, flag: s
     extra.seen.add(real)
     extra.total += len(data)
     text = data.decode("utf-8", "replace")
-    body = text if text.endswith("\n") or not text else text + "\n"
     label = _label(_shown(full, cwd))
-    extra.blocks.append(f'<file path="{label}">\n{body}</file>')
+    extra.blocks.append(file_block(label, text))
     extra.labels.append(label)
 
 
@@ -341,10 +320,6 @@ def _shown(path: str, cwd: str) -> str:
     return display_path(path, cwd)
 
 
-def _label(path: str) -> str:
-    """A path fit for the ``path="..."`` of a block (no quotes, no control characters)."""
-    return "".join("?" if (ord(c) < 32 or ord(c) == 127) else c for c in path).replace('"', "'")
-
 
 def _who(flag: str, spec: str) -> str:
     """How an error names what was asked: ``-f src/x``, ``@src/x``."""
@@ -354,6 +329,3 @@ def _who(flag: str, spec: str) -> str:
 def name_list(names: list[str], n: int = 5) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
-
-def _mib(n: int) -> str:
-    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"

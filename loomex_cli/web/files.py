@@ -41,7 +41,7 @@ class Files:
         self.total = 0
 
     def add(self, part: dict[str, Any], where: str) -> None:
-        from ..cli.attach import IMAGE_LIMIT, MAX_FILES, PER_FILE, TOTAL, sniff_image
+        from ..engine.file_blocks import IMAGE_LIMIT, MAX_FILES, PER_FILE, TOTAL, sniff_image
         from ..engine.images import image_part, parse_data_url, url_part
         media, url, name = part.get("mediaType"), part.get("url"), part.get("filename")
         if not isinstance(media, str) or not isinstance(url, str):
@@ -96,9 +96,8 @@ class Files:
             raise FileError(f"{shown}: one message takes at most {_mib(TOTAL)} of text in "
                             f"{MAX_FILES} files")
         self.total += len(data)
-        if body and not body.endswith("\n"):
-            body += "\n"
-        self.blocks.append(f'<file path="{_label(name or "attachment")}">\n{body}</file>')
+        from ..engine.file_blocks import file_block
+        self.blocks.append(file_block(_label(name or "attachment"), body))
 
 
 def check_images(messages: list[Any], accepts_images: bool | None, model: str = "") -> None:
@@ -115,10 +114,10 @@ def check_images(messages: list[Any], accepts_images: bool | None, model: str = 
 
 def _label(name: str) -> str:
     """A file name fit for ``path="..."`` and for an error (cli/attach.py's rule)."""
-    from ..cli.attach import _label as label
+    from ..engine.file_blocks import label
     return label(name)[:200]
 
 
 def _mib(n: int) -> str:
-    from ..cli.attach import _mib as mib
+    from ..engine.file_blocks import mib
     return mib(n)
