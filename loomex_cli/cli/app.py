@@ -321,7 +321,7 @@ def mcp_call_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFI
 def main(args: list[str] | None = None) -> None:
     """The Typer tree's entry (the console entry, fast_run.main, comes here for anything but a
     plain one-shot; keep run() to building RunOptions and calling run_once, as fast_run does)."""
-    from .fast_run import finish
+    from .exits import exit_flushed
     from .interrupt import exit_on_signals
     exit_on_signals()
     code: Any = 0
@@ -332,4 +332,4 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         say("interrupted")
         code = 130
-    finish(code)
+    exit_flushed(code)

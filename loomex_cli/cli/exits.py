@@ -85,3 +85,12 @@ def run_guarded(debug: bool, fn: Callable[[], Any],
         else:
             say(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
         return None, code_for(e)
+
+
+def exit_flushed(code: Any) -> NoReturn:
+    """Flushes stdout (141 when the reader has gone, pipes.py) and exits with ``code``: the
+    end of every command, through Typer or the fast path."""
+    from .pipes import BROKEN_PIPE, flush_stdout
+    if not flush_stdout():  # the reader left before the last of the output was flushed
+        code = BROKEN_PIPE
+    sys.exit(code)

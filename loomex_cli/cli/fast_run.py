@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from .exits import exit_flushed, run_guarded, say
+
 #: the commands of the Typer tree (a test keeps this equal to app.py's)
 COMMANDS = frozenset({"run", "chat", "serve", "keys", "config", "mcp", "models", "history",
                       "tools"})
@@ -95,7 +97,6 @@ def main(args: list[str]) -> NoReturn:
         typer_main(args)
     code: Any = 0
     try:
-        from .exits import run_guarded
         from .options import RunOptions
         opts = RunOptions(**fields)
 
@@ -105,10 +106,9 @@ def main(args: list[str]) -> NoReturn:
         value, failed = run_guarded(opts.debug, body)
         code = failed if failed is not None else value or 0
     except KeyboardInterrupt:
-        from .exits import say
         say("interrupted")
         code = 130
-    finish(code)
+    exit_flushed(code)
 
 
 def root_help(args: list[str]) -> NoReturn:
@@ -118,7 +118,7 @@ def root_help(args: list[str]) -> NoReturn:
     text = help_cache.read(path) if path else None
     if text is not None:
         sys.stdout.write(text)
-        finish(0)
+        exit_flushed(0)
     from .app import main as typer_main
     if path is None:
         typer_main(args)
@@ -135,12 +135,4 @@ def root_help(args: list[str]) -> NoReturn:
     if code in (0, None):
         help_cache.write(path, text)
     sys.stdout.write(text)
-    finish(code)
-
-
-def finish(code: Any) -> NoReturn:
-    """Flushes stdout (141 when the reader has gone, pipes.py) and exits with ``code``."""
-    from .pipes import BROKEN_PIPE, flush_stdout
-    if not flush_stdout():  # the reader left before the last of the output was flushed
-        code = BROKEN_PIPE
-    sys.exit(code)
+    exit_flushed(code)
