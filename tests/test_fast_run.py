@@ -172,3 +172,22 @@ def test_help_cache_is_keyed_by_the_code(tmp_path, monkeypatch):
     real_stat = os.stat
     monkeypatch.setattr(help_cache.os, "stat", lambda p: real_stat(tmp_path) if p.endswith("app.py") else real_stat(p))
     assert help_cache.cache_file() != wide
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["What is 2+2?"], ["hi x", "--bogus"]], ids=" ".join)
+def test_a_closed_stdout_ends_both_ways_alike(argv, replay, tmp_path):
+    """stdout closed before anything is written (`loomex ... | true`): the same status and
+    stderr through the fast path (and the cached help) as through Typer."""
+    import os
+    _, url = replay.new_script([Reply.text("Four", ".")], prefix="fastpipe", repeat_last=True)
+    env = CliEnv(tmp_path, url).env()
+    runs = []
+    for cmd in ([loomex_bin(), *argv], [loomex_bin(), *argv],
+                [sys.executable, "-c", TYPER_MAIN, *argv]):
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.run(cmd, stdout=w, stderr=subprocess.PIPE, text=True, env=env,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        os.close(w)
+        runs.append((p.returncode, p.stderr))
+    assert runs[0] == runs[1] == runs[2], runs

@@ -117,8 +117,7 @@ def root_help(args: list[str]) -> NoReturn:
     path = help_cache.cache_file()
     text = help_cache.read(path) if path else None
     if text is not None:
-        sys.stdout.write(text)
-        exit_flushed(0)
+        _print_help(text, 0)
     from .app import main as typer_main
     if path is None:
         typer_main(args)
@@ -134,5 +133,15 @@ def root_help(args: list[str]) -> NoReturn:
     text = buf.getvalue()
     if code in (0, None):
         help_cache.write(path, text)
-    sys.stdout.write(text)
+    _print_help(text, code)
+
+
+def _print_help(text: str, code: Any) -> NoReturn:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # as Click ends when stdout is closed: quietly, status 1
+        from .pipes import silence_stdout
+        silence_stdout()
+        sys.exit(1)
     exit_flushed(code)
