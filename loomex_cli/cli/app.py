@@ -4,7 +4,6 @@ work, imported only when that command runs (``--help`` stays light)."""
 from __future__ import annotations
 
 import difflib
-import sys
 from typing import Any, Callable, List, Optional
 
 import typer
