@@ -1,4 +1,5 @@
-"""``loomex`` console entry point. ``--version`` answers before anything heavy is imported."""
+"""``loomex`` console entry point. ``--version`` answers before anything heavy is imported, and a
+plain ``loomex PROMPT`` runs without building the Typer tree (cli/fast_run.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def main(argv: list[str] | None = None) -> None:
         from ._version import __version__
         print(f"loomex {__version__}")
         return
-    from .cli.app import main as cli_main
+    from .cli.fast_run import main as cli_main  # a plain one-shot without Typer, else Typer
     cli_main(args)
 
 

@@ -6,6 +6,7 @@ files startup is 2.5x slower and says nothing about what users get), and on the 
 when one is given. Runs are interleaved so that machine noise hits every command alike.
 
     python scripts/bench_startup.py [--runs 15] [--binary dist/loomex-linux-x86_64] [--quick]
+                                    [--peers] [--compare ../checkout-of-another-commit]
 
 Prints a Markdown table: median and range in ms, the ratio of medians to `python -c pass`,
 and peak RSS (per process, from wait4). Targets: --version/--help <= 8x, one-shot <= 25x
@@ -28,16 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def installed_venv(path: Path) -> Path:
-    """A venv with loomex installed as users get it (a wheel, bytecode compiled)."""
+def installed_venv(path: Path, source: Path = ROOT) -> Path:
+    """A venv with loomex (from ``source``) installed as users get it (a wheel, bytecode
+    compiled)."""
     py = path / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--force-reinstall", "--no-deps", str(ROOT)], check=True, env=env)
+                    "--force-reinstall", "--no-deps", str(source)], check=True, env=env)
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    str(ROOT)], check=True, env=env)
+                    str(source)], check=True, env=env)
     subprocess.run([str(py), "-m", "compileall", "-q", str(path / "lib")], env=env,
                    stdout=subprocess.DEVNULL)
     return path
@@ -129,6 +131,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 runs (CI smoke)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--peers", action="store_true", help="install llm into the bench venv and compare")
+    ap.add_argument("--compare", type=Path, help="another loomex checkout (e.g. the base commit "
+                    "in a git worktree): its rows are measured in the same interleaved runs")
     a = ap.parse_args()
     runs = 3 if a.quick else a.runs
     venv = installed_venv(a.venv)
@@ -163,6 +167,13 @@ def main() -> None:
             "loomex --version": [loomex, "--version"],
             "loomex --help": [loomex, "--help"],
             "loomex 'What is 2+2?' (loopback)": [loomex, "What is 2+2?", "--no-save"]}
+    if a.compare:  # the same commands from the other checkout, in a venv of its own
+        other = str(installed_venv(Path(str(a.venv) + "-compare"), a.compare.resolve())
+                    / "bin" / "loomex")
+        cmds.update({"compare: loomex --version": [other, "--version"],
+                     "compare: loomex --help": [other, "--help"],
+                     "compare: loomex 'What is 2+2?' (loopback)": [other, "What is 2+2?",
+                                                                   "--no-save"]})
     llm = venv / "bin" / "llm"
     if a.peers:  # the peer, configured through extra-openai-models.yaml on the same server
         user = tmp / "llm"

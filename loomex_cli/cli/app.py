@@ -4,14 +4,13 @@ work, imported only when that command runs (``--help`` stays light)."""
 from __future__ import annotations
 
 import difflib
-import sys
-from dataclasses import dataclass
 from typing import Any, Callable, List, Optional
 
 import typer
 from typer.core import TyperGroup
 
-from .exits import CliError, code_for, say
+from .exits import run_guarded, say
+from .options import RunOptions
 
 
 class DefaultGroup(TyperGroup):
@@ -94,75 +93,12 @@ def _root(version: bool = typer.Option(False, "--version", "-V", is_eager=True,
     """loomex: an agent for your terminal, over any OpenAI-compatible API."""
 
 
-@dataclass
-class RunOptions:
-    """The flags of run, chat and serve (each command sets what it has)."""
-    prompt: str = ""
-    model: str | None = None
-    tools: str | None = None
-    system: str | None = None
-    temperature: float | None = None
-    max_steps: int | None = None
-    no_stream: bool = False
-    json: bool = False
-    quiet: bool = False
-    yes: bool = False
-    #: --dangerously-allow-all: every tool call runs without asking
-    allow_all: bool = False
-    no_stdin: bool = False
-    verbose: bool = False
-    no_reasoning: bool = False
-    debug: bool = False
-    max_cost: float | None = None
-    #: continue the last saved conversation (-c) / a given one (--resume)
-    cont: bool = False
-    resume: str | None = None
-    no_save: bool = False
-    #: --mcp-config FILE (repeatable): MCP servers in the mcpServers JSON
-    mcp_config: list[str] | None = None
-    #: on a terminal, print the answer as it arrives (no Markdown rendering)
-    raw: bool = False
-    #: --role NAME: [roles.NAME] of config.toml (flags given win over it)
-    role: str | None = None
-    #: --no-context-files: no AGENTS.md in the system prompt
-    no_context_files: bool = False
-    #: --schema: the answer is JSON matching it (inline JSON, a file, or the concise form)
-    schema: str | None = None
-    #: --effort: the reasoning effort (none, minimal, low, medium, high, xhigh, max)
-    effort: str | None = None
-    #: -x/--shell: ask for one shell command (cli/shell_mode.py)
-    shell: bool = False
-    #: -f/--file (text files, directories, globs) and -a/--attach (images): cli/attach.py
-    files: list[str] | None = None
-    attach: list[str] | None = None
-
-
 def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
     """Runs a command body: errors become one line on stderr and their exit code."""
-    try:
-        return fn()
-    except typer.Exit:
-        raise
-    except CliError as e:
-        say(str(e))
-        raise typer.Exit(e.code) from None
-    except KeyboardInterrupt:
-        say("interrupted")
-        raise typer.Exit(130) from None
-    except BrokenPipeError:  # `loomex ... | head -1`: the reader left; quietly (pipes.py)
-        from .pipes import BROKEN_PIPE, silence_stdout
-        silence_stdout()
-        raise typer.Exit(BROKEN_PIPE) from None
-    except Exception as e:  # noqa: BLE001
-        from ..errors import LoomexError
-        if debug:
-            import traceback
-            traceback.print_exc()
-        if isinstance(e, LoomexError):
-            say(str(e))
-        else:
-            say(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
-        raise typer.Exit(code_for(e)) from None
+    value, code = run_guarded(debug, fn, (typer.Exit,))
+    if code is not None:
+        raise typer.Exit(code)
+    return value
 
 
 MODEL = typer.Option(None, "-m", "--model", help="provider/model-name, e.g. openrouter/anthropic/claude-sonnet-4")
@@ -218,9 +154,6 @@ def run(prompt: Optional[List[str]] = typer.Argument(None, help="The instruction
                       schema=schema, effort=effort, shell=shell, files=files, attach=attach)
 
     def body() -> int:
-        if opts.shell:
-            from .shell_mode import run_shell
-            return run_shell(opts)
         from .oneshot import run_once
         return run_once(opts)
     code = guarded(debug, body)
@@ -402,6 +335,9 @@ def mcp_call_cmd(ctx: typer.Context, mcp_config: Optional[List[str]] = MCP_CONFI
 
 
 def main(args: list[str] | None = None) -> None:
+    """The Typer tree's entry (the console entry, fast_run.main, comes here for anything but a
+    plain one-shot; keep run() to building RunOptions and calling run_once, as fast_run does)."""
+    from .exits import exit_flushed
     from .interrupt import exit_on_signals
     exit_on_signals()
     code: Any = 0
@@ -412,7 +348,4 @@ def main(args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         say("interrupted")
         code = 130
-    from .pipes import BROKEN_PIPE, flush_stdout
-    if not flush_stdout():  # the reader left before the last of the output was flushed
-        code = BROKEN_PIPE
-    sys.exit(code)
+    exit_flushed(code)

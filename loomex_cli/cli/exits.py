@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, Callable, NoReturn
 
 OK = 0
 INTERNAL = 1
@@ -56,3 +56,44 @@ def code_for(error: BaseException) -> int:
         if code is not None and "kind" in vars(cls):
             return code
     return INTERNAL
+
+
+def run_guarded(debug: bool, fn: Callable[[], Any],
+                passthrough: tuple[type[BaseException], ...] = ()) -> tuple[Any, int | None]:
+    """Runs a command body: ``(its value, None)``, or ``(None, exit code)`` once the error is
+    one line on stderr (a traceback too under --debug). Exceptions of the ``passthrough``
+    types (Typer's Exit) go up untouched. Imports nothing heavy: the one-shot fast path and
+    the Typer commands (``app.guarded``) share it."""
+    try:
+        return fn(), None
+    except passthrough:
+        raise
+    except CliError as e:
+        say(str(e))
+        return None, e.code
+    except KeyboardInterrupt:
+        say("interrupted")
+        return None, INTERRUPTED
+    except BrokenPipeError:  # `loomex ... | head -1`: the reader left; quietly (pipes.py)
+        from .pipes import BROKEN_PIPE, silence_stdout
+        silence_stdout()
+        return None, BROKEN_PIPE
+    except Exception as e:  # noqa: BLE001
+        from ..errors import LoomexError
+        if debug:
+            import traceback
+            traceback.print_exc()
+        if isinstance(e, LoomexError):
+            say(str(e))
+        else:
+            say(f"internal error: {type(e).__name__}: {e} (run with --debug for details)")
+        return None, code_for(e)
+
+
+def exit_flushed(code: Any) -> NoReturn:
+    """Flushes stdout (141 when the reader has gone, pipes.py) and exits with ``code``: the
+    end of every command, through Typer or the fast path."""
+    from .pipes import BROKEN_PIPE, flush_stdout
+    if not flush_stdout():  # the reader left before the last of the output was flushed
+        code = BROKEN_PIPE
+    sys.exit(code)

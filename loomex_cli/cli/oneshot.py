@@ -19,6 +19,9 @@ NO_PROMPT = "no prompt: give one (loomex \"...\") or pipe text in"
 
 
 def run_once(opts: Any) -> int:
+    if opts.shell:  # -x: one command for the user's shell (run and fast_run both come here)
+        from .shell_mode import run_shell
+        return run_shell(opts)
     if not opts.prompt.strip() and (opts.no_stdin or not stdin_readable()) \
             and not (opts.files or opts.attach):
         fail(NO_PROMPT, USAGE)

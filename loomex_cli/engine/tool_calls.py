@@ -120,8 +120,9 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
                 cv = contextvars.copy_context()
                 work = asyncio.get_running_loop().run_in_executor(
                     _executor(), functools.partial(cv.run, tool.execute, args, ctx))
-            try:
-                value = await asyncio.wait_for(work, timeout)
+            try:  # in this task: wait_for would start another one for each call
+                async with asyncio.timeout(timeout):
+                    value = await work
             except TimeoutError:
                 status = "timeout"
                 raise ToolError(f"{tool.name} timed out after {timeout:g} s") from None

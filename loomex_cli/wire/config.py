@@ -27,24 +27,39 @@ def config_dir() -> Path:
     env = os.environ.get("LOOMEX_CONFIG_DIR")
     if env:
         return Path(env).expanduser()
-    import platformdirs  # ~20 ms: only when a path is needed
-    return Path(platformdirs.user_config_dir("loomex", appauthor=False))
+    return _platform_dir("config")
 
 
 def data_dir() -> Path:
     env = os.environ.get("LOOMEX_DATA_DIR")
     if env:
         return Path(env).expanduser()
-    import platformdirs
-    return Path(platformdirs.user_data_dir("loomex", appauthor=False))
+    return _platform_dir("data")
 
 
 def cache_dir() -> Path:
     env = os.environ.get("LOOMEX_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    import platformdirs
-    return Path(platformdirs.user_cache_dir("loomex", appauthor=False))
+    return _platform_dir("cache")
+
+
+#: what platformdirs' answers are computed from (besides the platform)
+_PLATFORM_ENV = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "APPDATA",
+                 "LOCALAPPDATA", "USERPROFILE")
+_platform_dirs: dict[tuple[str | None, ...], Path] = {}
+
+
+def _platform_dir(kind: str) -> Path:
+    """platformdirs' ``user_<kind>_dir`` for loomex, once per environment: every agent run
+    resolves its config path, and platformdirs costs more than the rest of that."""
+    key = (kind, *map(os.environ.get, _PLATFORM_ENV))
+    found = _platform_dirs.get(key)
+    if found is None:
+        import platformdirs  # ~20 ms: only when a path is needed
+        where = getattr(platformdirs, f"user_{kind}_dir")("loomex", appauthor=False)
+        found = _platform_dirs[key] = Path(where)
+    return found
 
 
 def config_path() -> Path:
