@@ -39,6 +39,9 @@ def run_once(opts: Any) -> int:
             f"assuming a {setup.resolved.context_window:,}-token window")
     from .attach import from_options
     extra = from_options(opts, setup)  # -f / -a: a bad one, or images for a text-only model
+    if before is not None:  # -c with a text-only model on a conversation that holds images
+        from .attach import check_history
+        check_history(before.messages, setup.resolved)
     # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
     # not after the build piped in has run for ten minutes
     piped = None

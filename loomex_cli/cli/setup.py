@@ -59,7 +59,9 @@ class Setup:
         if not getattr(opts, "no_context_files", False) and \
                 self.config.get("context_files", True):
             from .context_view import load_context_files
-            self.context_files = load_context_files()
+            # -c / --resume: the saved system prompt is sent, not these (no notes on them)
+            self.context_files = load_context_files(
+                quiet=bool(getattr(opts, "cont", False) or getattr(opts, "resume", None)))
         self.system = self.compose_system(self.base_system)
         if getattr(opts, "allow_all", False):
             say("warning: --dangerously-allow-all: every tool call runs without asking, "
