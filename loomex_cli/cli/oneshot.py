@@ -37,9 +37,11 @@ def run_once(opts: Any) -> int:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
             f"assuming a {setup.resolved.context_window:,}-token window")
-    from .attach import from_options
-    extra = from_options(opts, setup)  # -f / -a: a bad one, or images for a text-only model
-    if before is not None:  # -c with a text-only model on a conversation that holds images
+    extra = None
+    if opts.files or opts.attach:  # -f / -a: a bad one, or images for a text-only model
+        from .attach import from_options
+        extra = from_options(opts, setup)
+    if before is not None and setup.resolved.accepts_images is False:  # -c, and it has some?
         from .attach import check_history
         check_history(before.messages, setup.resolved)
     # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
@@ -50,10 +52,10 @@ def run_once(opts: Any) -> int:
         if got.bad_utf8:
             say("stdin is not valid UTF-8; undecodable bytes were replaced")
         piped = got.text
-    text = compose(extra.text(opts.prompt), piped)
-    if not text.strip() and not extra.images:
+    text = compose(extra.text(opts.prompt) if extra else opts.prompt, piped)
+    if not text.strip() and not extra:
         fail(NO_PROMPT, USAGE)
-    est = len(text) // CHARS_PER_TOKEN + extra.image_tokens
+    est = len(text) // CHARS_PER_TOKEN + (extra.image_tokens if extra else 0)
     if est > setup.resolved.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
              f"({setup.resolved.context_window:,}); nothing was sent. Cut it down or pick a larger model",
@@ -72,7 +74,7 @@ def run_once(opts: Any) -> int:
     ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
     approver = setup.policy(ask_approval)
 
-    user = Message.user(extra.content(text))
+    user = Message.user(extra.content(text) if extra else text)
     if before is not None:
         start = [*drop_unanswered(before.messages, saved=True), user]
     else:
