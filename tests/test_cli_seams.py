@@ -156,3 +156,90 @@ def test_a_resumed_conversation_keeps_its_prompt_and_context_says_so(term, repla
     t.wait_prompt()
     assert "New rules." in replay.requests(name)[-1].body["messages"][0]["content"]
     assert "EXITED=0" in t.leave_with_ctrl_d()
+
+
+# -- roles with aliases, MCP tools, --schema and --effort; serve --role -----------------------
+
+ROLES = '''
+[aliases]
+fast = "replay/llama-fast"
+
+[roles.ev]
+system = "ROLE-EV: use the echo tool."
+model = "fast"
+tools = "ev__*"
+
+[roles.broken]
+tools = "read_file,nosuch__*"
+
+[tools."ev__*"]
+allow = ["*"]
+'''
+
+
+def test_a_roles_bad_tools_are_a_config_error_naming_the_role(replay, tmp_path):
+    name, url = replay.new_script([Reply.text("never")], prefix="seam-role-bad")
+    env = CliEnv(tmp_path, url, extra_config=ROLES)
+    done = env.run("--role", "broken", "go")
+    assert done.code == 3, done.err
+    assert "config.toml [roles.broken] tools: unknown MCP server 'nosuch'" in done.err
+    assert env.run("-t", "nosuch__*", "go").code == 2  # typed on the command line: usage
+    assert replay.requests(name) == []
+
+
+def test_a_role_with_an_alias_model_and_mcp_tools_with_schema_and_effort(replay, tmp_path):
+    from mcp_support import everything_cmd, toml_server
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "ev__echo", {"message": "hi"})]),
+        Reply.tool_calls([("c2", "final_answer", {"said": "Echo: hi"})]),
+    ], prefix="seam-role-mcp")
+    env = CliEnv(tmp_path, url, extra_config=ROLES + toml_server("ev", everything_cmd()))
+    done = env.run("--role", "ev", "--schema", "said str", "--effort", "low", "--json",
+                   "echo hi", timeout=90)
+    assert done.code == 0, done.err
+    events = [json.loads(line) for line in done.out.splitlines()]
+    assert events[0]["model"] == "replay/llama-fast"
+    assert events[0]["model_source"] == "role ev, alias fast"
+    assert events[-1]["output"] == {"said": "Echo: hi"}
+    first, second = (r.body for r in replay.requests(name))
+    assert first["model"] == "llama-fast"
+    assert first["messages"][0]["content"].startswith("ROLE-EV: use the echo tool.")
+    names = [t["function"]["name"] for t in first["tools"]]
+    assert "ev__echo" in names and "final_answer" in names  # the model's tools and the answer
+    assert first.get("tool_choice") == "required"
+    assert first["reasoning_effort"] == "low"  # a model the registry does not know: sent
+    assert {"role": "tool", "tool_call_id": "c1", "content": "Echo: hi"}.items() <= \
+        second["messages"][-1].items()
+
+
+def test_serve_with_a_role(replay, tmp_path):
+    import re
+    import subprocess
+    import threading
+    from test_web_app import chat
+    from test_web_protocol import user
+    name, url = replay.new_script([Reply.text("served")], prefix="seam-serve-role")
+    env = CliEnv(tmp_path, url, extra_config=ROLES.replace('tools = "ev__*"', 'tools = "read_file"'))
+    proc = subprocess.Popen([loomex_bin(), "serve", "--role", "ev", "--port", "0"],
+                            env=env.env(), text=True, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        got: list[str] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                got.append(line)
+                ready.set()
+        threading.Thread(target=read, daemon=True).start()
+        assert ready.wait(30), proc.stderr.read()  # type: ignore[union-attr]
+        assert "(model replay/llama-fast; tools: read_file)" in got[0]
+        base = "http://127.0.0.1:" + re.search(r":(\d+)/", got[0]).group(1)
+        chunks = chat(base, user("hello")).chunks()
+        assert any(c.get("delta") == "served" for c in chunks), chunks
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    body = replay.requests(name)[0].body
+    assert body["model"] == "llama-fast"
+    assert body["messages"][0]["content"].startswith("ROLE-EV: use the echo tool.")

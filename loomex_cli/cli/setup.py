@@ -46,7 +46,8 @@ class Setup:
             add_config_file(f)
         self.tool_names = opts.tools if opts.tools is not None else \
             role["tools"] if "tools" in role else default_tools(self.config)
-        self.tools = resolve_tool_list(self.tool_names)
+        self.tools = resolve_tool_list(self.tool_names, role=self.role_name if
+                                       opts.tools is None and "tools" in role else None)
         if self.tools:
             self.check_rules()
         self.temperature = opts.temperature if opts.temperature is not None else \
@@ -154,7 +155,7 @@ class Setup:
         role = find_role(self.config, name)
         r = resolve_model(role["model"], config=self.config, keys=self.keys) \
             if "model" in role else None
-        tools = resolve_tool_list(role["tools"]) if "tools" in role else None
+        tools = resolve_tool_list(role["tools"], role=name) if "tools" in role else None
         if r is not None:
             self.resolved, self.model_source = r, f"role {name}"
             self._named(role["model"])
@@ -230,13 +231,17 @@ def default_tools(config: dict[str, Any]) -> Any:
     return ",".join(str(p) for p in parts if p)
 
 
-def resolve_tool_list(spec: Any) -> list[Any]:
+def resolve_tool_list(spec: Any, role: str | None = None) -> list[Any]:
+    """The tools ``spec`` names; a bad name is a usage error (exit 2), or a config error
+    naming the ``role`` whose ``tools`` it is (exit 3: config.toml needs fixing)."""
     if not spec:
         return []
     from ..tools import resolve_tools
     try:
         return resolve_tools(spec)
     except ValueError as e:
+        if role is not None:
+            raise ConfigError(f"config.toml [roles.{role}] tools: {e}") from None
         fail(str(e), USAGE)
 
 
