@@ -243,3 +243,41 @@ def test_serve_with_a_role(replay, tmp_path):
     body = replay.requests(name)[0].body
     assert body["model"] == "llama-fast"
     assert body["messages"][0]["content"].startswith("ROLE-EV: use the echo tool.")
+
+
+# -- --help of run and chat, and README's list of their options --------------------------------
+
+def _help_flags(command: str) -> list[str]:
+    import re
+    import subprocess
+    import os
+    out = subprocess.run([loomex_bin(), command, "--help"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"}, timeout=30).stdout
+    return re.findall(r"^  ((?:-\w, )?--[\w-]+(?: [A-Z|]+)?)", out, re.M)
+
+
+def test_run_and_chat_help_read_well_and_match_the_readme():
+    import re
+    from pathlib import Path as P
+    run, chat = _help_flags("run"), _help_flags("chat")
+    for flags in (run, chat):
+        shorts = [f[:2] for f in flags if not f.startswith("--")]
+        assert len(shorts) == len(set(shorts)), flags  # no short flag twice
+        assert all(" " in f or f.split()[-1] in BOOLEAN for f in flags), flags  # metavars
+    for flag in ("-f, --file PATH|DIR|GLOB", "-a, --attach PATH|URL", "--role NAME",
+                 "--effort LEVEL", "-m, --model MODEL"):
+        assert flag in run and flag in chat, flag
+    assert "--schema SCHEMA" in run and "-x, --shell" in run
+    readme = (P(__file__).parent.parent / "README.md").read_text()
+    para = readme.split("Options of `run` (the default command) and `chat`", 1)[1].split("\n\n")[0]
+    documented = set(re.findall(r"`(-\w/--[\w-]+|--[\w-]+)", para)) - {"--help"}
+
+    def names(flags):
+        return {f.split(" ")[0].rstrip(",") if f.startswith("--") else
+                f"{f[:2]}/{f.split(', ')[1].split(' ')[0]}" for f in flags} - {"-h/--help"}
+    assert (names(run) | names(chat)) - {"-i/--interactive"} == documented
+
+
+BOOLEAN = {"--no-stream", "--json", "--quiet", "--yes", "--dangerously-allow-all", "--no-stdin",
+           "--verbose", "--no-reasoning", "--debug", "--continue", "--no-save", "--raw",
+           "--no-context-files", "--shell", "--help", "--interactive"}
