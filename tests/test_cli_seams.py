@@ -281,3 +281,25 @@ def test_run_and_chat_help_read_well_and_match_the_readme():
 BOOLEAN = {"--no-stream", "--json", "--quiet", "--yes", "--dangerously-allow-all", "--no-stdin",
            "--verbose", "--no-reasoning", "--debug", "--continue", "--no-save", "--raw",
            "--no-context-files", "--shell", "--help", "--interactive"}
+
+
+def test_continue_with_a_role_uses_its_model_and_says_its_prompt_is_not_used(replay, tmp_path):
+    name, url = replay.new_script([Reply.text("ok")], prefix="seam-c-role", repeat_last=True)
+    env = CliEnv(tmp_path, url, extra_config=ROLES.replace('tools = "ev__*"', ""))
+    assert env.run("-m", "replay/first-model", "one").code == 0
+    done = env.run("-c", "--json", "two")  # the conversation's model, and it says so
+    assert done.code == 0, done.err
+    start = json.loads(done.out.splitlines()[0])
+    assert start["model"] == "replay/first-model"
+    assert start["model_source"].startswith("the conversation ")
+    assert done.err == ""
+    done = env.run("-c", "--role", "ev", "three")  # a role given: its model wins
+    assert done.code == 0, done.err
+    body = replay.requests(name)[-1].body
+    assert body["model"] == "llama-fast"
+    assert "ROLE-EV" not in body["messages"][0]["content"]  # the saved prompt is kept
+    assert "the system prompt of --role ev is not used" in done.err
+    assert len(done.err.strip().splitlines()) == 1
+    done = env.run("-c", "-s", "Be brief.", "four")
+    assert done.code == 0 and "the system prompt of -s is not used" in done.err
+    assert replay.requests(name)[-1].body["model"] == "llama-fast"  # as the last turn had

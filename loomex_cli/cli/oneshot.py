@@ -24,9 +24,7 @@ def run_once(opts: Any) -> int:
         fail(NO_PROMPT, USAGE)
     from .saving import drop_unanswered, previous, recorder
     before = previous(opts)
-    if before is not None and not opts.model and before.model:
-        opts.model = before.model  # go on with the model the conversation had
-    setup = Setup(opts)
+    setup = Setup(opts, saved=before)  # its model, unless -m or --role names one
     agent = setup.agent()
     if opts.schema is not None:
         from .schema_arg import read_schema
@@ -92,7 +90,7 @@ def run_once(opts: Any) -> int:
     result, error, signum = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
     if rec is not None:
         if result is not None:
-            rec.update(usage=result.usage, cost_usd=result.cost_usd)
+            rec.update(model=setup.model, usage=result.usage, cost_usd=result.cost_usd)
         rec.close()
     extra: dict[str, Any] = {"model": setup.model}
     if rec is not None and rec.conv_id:

@@ -57,9 +57,7 @@ def run_repl(opts: Any) -> int:
              "context) or `loomex -c PROMPT` to continue a conversation", USAGE)
     from .saving import previous
     before = previous(opts)
-    if before is not None and not opts.model and before.model:
-        opts.model = before.model
-    setup = Setup(opts)
+    setup = Setup(opts, saved=before)
     if before is not None:  # a text-only model for a conversation that holds images
         from .attach import check_history
         check_history(before.messages, setup.resolved)
