@@ -303,3 +303,29 @@ def test_continue_with_a_role_uses_its_model_and_says_its_prompt_is_not_used(rep
     done = env.run("-c", "-s", "Be brief.", "four")
     assert done.code == 0 and "the system prompt of -s is not used" in done.err
     assert replay.requests(name)[-1].body["model"] == "llama-fast"  # as the last turn had
+
+
+def test_tool_images_do_not_stop_a_text_only_model_from_going_on(replay, tmp_path, catalog):
+    """An MCP tool's image went to a vision model as an image part; going on with a text-only
+    model (-c -m) is not refused (the user attached nothing): the images message is left out,
+    and the tool message still describes the image."""
+    from mcp_support import everything_cmd, toml_server
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "ev__get-tiny-image", {})]),
+        Reply.text("a tiny logo."), Reply.text("still a logo.")], prefix="seam-tool-img")
+    env = CliEnv(tmp_path, extra_config=toml_server("ev", everything_cmd())
+                 + '\n[tools."ev__*"]\nallow = ["*"]\n')
+    v = vision(catalog, url)
+    done = env.run("-m", "openai/gpt-4.1-mini", "-t", "ev__*", "show me", timeout=90, **v)
+    assert done.code == 0, done.err
+    last = replay.requests(name)[-1].body["messages"]
+    assert any(p.get("type") == "image_url" for m in last if isinstance(m.get("content"), list)
+               for p in m["content"])  # the vision model saw it
+    done = env.run("-c", "-m", "groq/llama-3.3-70b-versatile", "and now?", timeout=90, **v)
+    assert done.code == 0, done.err
+    msgs = replay.requests(name)[-1].body["messages"]
+    assert not any(isinstance(m.get("content"), list) for m in msgs)  # no image part left
+    tool = [m for m in msgs if m["role"] == "tool"][0]["content"]
+    assert "[image 1: image/png," in tool
+    assert msgs[-1] == {"role": "user", "content": "and now?"}
+    assert [m["role"] for m in msgs[1:]] == ["user", "assistant", "tool", "assistant", "user"]

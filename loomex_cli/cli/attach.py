@@ -133,12 +133,14 @@ def check_model(extra: Extra, resolved: Any, quiet: bool = False) -> None:
 
 def check_history(messages: Any, resolved: Any) -> None:
     """A conversation going on (``-c``, ``--resume``, ``/model`` in the REPL) that holds
-    images, for a model the registry lists as text-only: exit 3 before any request, as for
-    ``-a`` (the provider would refuse the whole request)."""
+    images the user sent, for a model the registry lists as text-only: exit 3 before any
+    request, as for ``-a`` (the provider would refuse the whole request). Images a tool
+    returned are not counted: such a model gets their descriptions (engine/loop.py)."""
     if resolved.accepts_images is not False:
         return
     from ..engine.images import image_parts
-    n = sum(1 for m in messages or () for _ in image_parts(m.content))
+    n = sum(1 for m in messages or () if "tool_images" not in m.extra
+            for _ in image_parts(m.content))
     if n:
         raise CliError(f"{resolved.model} does not take images (the models.dev catalogue lists "
                        f"its input as text only), and this conversation holds {n} "
