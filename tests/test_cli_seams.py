@@ -329,3 +329,29 @@ def test_tool_images_do_not_stop_a_text_only_model_from_going_on(replay, tmp_pat
     assert "[image 1: image/png," in tool
     assert msgs[-1] == {"role": "user", "content": "and now?"}
     assert [m["role"] for m in msgs[1:]] == ["user", "assistant", "tool", "assistant", "user"]
+
+
+def test_retry_after_a_turn_whose_tool_gave_images(term, replay, tmp_path, catalog):
+    """The images message a tool's result adds is not the user's: /retry forgets the whole
+    exchange (the user's message is sent once), and sends it again."""
+    from mcp_support import everything_cmd, toml_server
+    name, url = replay.new_script([
+        Reply.tool_calls([("c1", "ev__get-tiny-image", {})]), Reply.text("a tiny logo."),
+        Reply.text("retried.")], prefix="seam-retry-tool-img")
+    env = CliEnv(tmp_path, extra_config=toml_server("ev", everything_cmd())
+                 + '\n[tools."ev__*"]\nallow = ["*"]\n')
+    t = term(env, "-m", "openai/gpt-4.1-mini", "-t", "ev__*",
+             **{k: v for k, v in vision(catalog, url).items() if k.startswith("LOOMEX_")})
+    t.wait_prompt()
+    t.type("show me")
+    t.keys("Enter")
+    t.wait_for("a tiny logo.")
+    t.wait_prompt()
+    t.type("/retry")
+    t.keys("Enter")
+    t.wait_for("retried.")
+    t.wait_prompt()
+    msgs = replay.requests(name)[-1].body["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[1]["content"] == "show me"
+    assert "EXITED=0" in t.leave_with_ctrl_d()
