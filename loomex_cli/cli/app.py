@@ -101,11 +101,11 @@ def guarded(debug: bool, fn: Callable[[], Any]) -> Any:
     return value
 
 
-MODEL = typer.Option(None, "-m", "--model", help="provider/model-name, e.g. openrouter/anthropic/claude-sonnet-4")
-TOOLS = typer.Option(None, "-t", "--tools", help="Tools to offer: bash,read_file,write_file,edit_file,grep,glob,human or 'all'; MCP: SERVER__tool, SERVER__*, 'mcp' (all)")
-SYSTEM = typer.Option(None, "-s", "--system", help="System prompt")
-TEMP = typer.Option(None, "--temperature", help="Sampling temperature (default 0.1)")
-STEPS = typer.Option(None, "--max-steps", help="Most model calls in one run (default 10)")
+MODEL = typer.Option(None, "-m", "--model", metavar="MODEL", help="provider/model-name (e.g. openrouter/anthropic/claude-sonnet-4), a short name (gpt-4.1-mini) or an [aliases] name")
+TOOLS = typer.Option(None, "-t", "--tools", metavar="LIST", help="Tools to offer, comma-separated: bash, read_file, write_file, edit_file, grep, glob, human, or 'all'; MCP: SERVER__tool, SERVER__*, 'mcp' (all)")
+SYSTEM = typer.Option(None, "-s", "--system", metavar="TEXT", help="System prompt")
+TEMP = typer.Option(None, "--temperature", metavar="T", help="Sampling temperature (default 0.1)")
+STEPS = typer.Option(None, "--max-steps", metavar="N", help="Most model calls in one run (default 10)")
 NO_STREAM = typer.Option(False, "--no-stream", help="Ask for the whole answer at once")
 JSON = typer.Option(False, "--json", help="One JSON object per event on stdout, then the result")
 QUIET = typer.Option(False, "-q", "--quiet", help="Only the answer: no progress, no usage line")
@@ -116,14 +116,14 @@ WAIT_STDIN = typer.Option(False, "--stdin", hidden=True, help="No effect: piped 
 VERBOSE = typer.Option(False, "-v", "--verbose", help="Progress on stderr even when it is not a terminal")
 NO_REASONING = typer.Option(False, "--no-reasoning", help="Hide the model's reasoning")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks")
-MAX_COST = typer.Option(None, "--max-cost", help="Stop before a model call that would take the run over this many USD (exit 7)")
+MAX_COST = typer.Option(None, "--max-cost", metavar="USD", help="Stop before a model call that would take the run over this many USD (exit 7)")
 NO_SAVE = typer.Option(False, "--no-save", help="Do not store this conversation")
-MCP_CONFIG = typer.Option(None, "--mcp-config", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
+MCP_CONFIG = typer.Option(None, "--mcp-config", metavar="FILE", help="A JSON file of MCP servers ({\"mcpServers\": ...}), on top of config.toml")
 RAW = typer.Option(False, "--raw", help="Print the answer as it arrives, without Markdown rendering")
-ROLE = typer.Option(None, "--role", help="Use [roles.NAME] of config.toml: its system prompt, model, tools, temperature (flags given win)")
+ROLE = typer.Option(None, "--role", metavar="NAME", help="Use [roles.NAME] of config.toml: its system prompt, model, tools, temperature (flags given win)")
 NO_CONTEXT = typer.Option(False, "--no-context-files", help="Do not add AGENTS.md files (config dir, repository root down to here) to the system prompt")
-SCHEMA = typer.Option(None, "--schema", help="Answer with JSON matching this: a JSON Schema (inline or a file) or 'name str, age int, tags list[str]'. stdout gets only the JSON (exit 8 if the answer does not match after one repair turn)")
-EFFORT = typer.Option(None, "--effort", help="Reasoning effort: minimal, low, medium, high (none, xhigh, max where the model takes them); left out for a model that does not reason")
+SCHEMA = typer.Option(None, "--schema", metavar="SCHEMA", help="Answer with JSON matching this: a JSON Schema (inline or a file) or 'name str, age int, tags list[str]'. stdout gets only the JSON (exit 8 if the answer does not match after one repair turn)")
+EFFORT = typer.Option(None, "--effort", metavar="LEVEL", help="Reasoning effort: minimal, low, medium, high (none, xhigh, max where the model takes them); left out for a model that does not reason")
 FILES = typer.Option(None, "-f", "--file", metavar="PATH|DIR|GLOB", help="Add text files to the message, each in a block labelled with its path (a directory or glob: as grep/glob walk it). Repeatable")
 ATTACH = typer.Option(None, "-a", "--attach", metavar="PATH|URL", help="Add an image (png, jpeg, webp, gif; an http(s) URL is passed on) for a model that takes images. Repeatable")
 
@@ -169,7 +169,7 @@ def chat(first: Optional[str] = typer.Argument(None, metavar="[MESSAGE]", help="
          allow_all: bool = ALLOW_ALL, no_reasoning: bool = NO_REASONING, debug: bool = DEBUG,
          max_cost: Optional[float] = MAX_COST,
          cont: bool = typer.Option(False, "-c", "--continue", help="Continue the last saved conversation"),
-         resume: Optional[str] = typer.Option(None, "--resume", help="Continue the saved conversation ID"),
+         resume: Optional[str] = typer.Option(None, "--resume", metavar="ID", help="Continue the saved conversation ID"),
          no_save: bool = NO_SAVE, mcp_config: Optional[List[str]] = MCP_CONFIG,
          raw: bool = RAW, role: Optional[str] = ROLE,
          no_context_files: bool = NO_CONTEXT, effort: Optional[str] = EFFORT,

@@ -111,6 +111,23 @@ def check_model(extra: Extra, resolved: Any, quiet: bool = False) -> None:
             "models.dev catalogue); sending them anyway")
 
 
+def check_history(messages: Any, resolved: Any) -> None:
+    """A conversation going on (``-c``, ``--resume``, ``/model`` in the REPL) that holds
+    images the user sent, for a model the registry lists as text-only: exit 3 before any
+    request, as for ``-a`` (the provider would refuse the whole request). Images a tool
+    returned are not counted: such a model gets their descriptions (engine/loop.py)."""
+    if resolved.accepts_images is not False:
+        return
+    from ..engine.images import image_parts
+    n = sum(1 for m in messages or () if "tool_images" not in m.extra
+            for _ in image_parts(m.content))
+    if n:
+        raise CliError(f"{resolved.model} does not take images (the models.dev catalogue lists "
+                       f"its input as text only), and this conversation holds {n} "
+                       f"image{'s' if n != 1 else ''}; nothing was sent. Go on with a model that "
+                       "takes them (-m, /model) or start a new conversation", CONFIG)
+
+
 def add_image(extra: Extra, spec: str, cwd: str, flag: str = "-a") -> None:
     """``-a SPEC``: an image file (or file:// URL) read, or an http(s) URL passed on."""
     from ..engine.images import image_part, url_part

@@ -10,15 +10,16 @@ from typing import Any
 from .exits import say
 
 
-def load_context_files() -> list[Any]:
-    """The files for the working directory (engine/context_files.py); one line on stderr
-    for each that is cut or not used."""
+def load_context_files(quiet: bool = False) -> list[Any]:
+    """The files for the working directory (engine/context_files.py); unless ``quiet`` (a
+    conversation resumed goes on with the system prompt it was saved with: these are not
+    sent), one line on stderr for each that is cut or not used."""
     from ..engine.context_files import cut_note, discover
     from ..wire.config import config_dir
     files = discover(global_dir=config_dir())
     for f in files:
         note = cut_note(f)
-        if note:
+        if note and not quiet:
             say(shown(note))
     return files
 
@@ -47,6 +48,21 @@ def context_lines(files: list[Any] | None, why_off: str = "--no-context-files") 
                 "the repository's root down to here"]
     head = "context files, in the order they are in the system prompt:"
     return [head, *(f"  {describe(f)}" for f in files)]
+
+
+def saved_prompt_lines(saved: str | None, files: list[Any] | None) -> list[str]:
+    """What ``/context`` says first in a resumed conversation that still has the system
+    prompt it was saved with: the files found now are not in it (they go in with /clear,
+    /system or /role)."""
+    from ..engine.context_files import HEADING, heading_path
+    held = [f for f in files or () if f"\n## {heading_path(f.path)}\n" in (saved or "")]
+    if saved and f"\n{HEADING}\n" in f"\n{saved}":
+        what = "with the project instructions it was started with" + (
+            f" (from {', '.join(shown(f.path) for f in held)})" if held else "")
+    else:
+        what = "without project instructions"
+    return [f"this resumed conversation keeps the system prompt it was saved with, {what};",
+            "the files found here now go in after /clear, /system or /role:"]
 
 
 def config_show_lines(config: dict[str, Any]) -> list[str]:

@@ -27,9 +27,7 @@ def run_once(opts: Any) -> int:
         fail(NO_PROMPT, USAGE)
     from .saving import drop_unanswered, previous, recorder
     before = previous(opts)
-    if before is not None and not opts.model and before.model:
-        opts.model = before.model  # go on with the model the conversation had
-    setup = Setup(opts)
+    setup = Setup(opts, saved=before)  # its model, unless -m or --role names one
     agent = setup.agent()
     if opts.schema is not None:
         from .schema_arg import read_schema
@@ -40,8 +38,13 @@ def run_once(opts: Any) -> int:
         from ..wire import registry
         say(f"no metadata for {setup.model} ({registry.note() or 'not in the models.dev catalogue'}); "
             f"assuming a {setup.resolved.context_window:,}-token window")
-    from .attach import from_options
-    extra = from_options(opts, setup)  # -f / -a: a bad one, or images for a text-only model
+    extra = None
+    if opts.files or opts.attach:  # -f / -a: a bad one, or images for a text-only model
+        from .attach import from_options
+        extra = from_options(opts, setup)
+    if before is not None and setup.resolved.accepts_images is False:  # -c, and it has some?
+        from .attach import check_history
+        check_history(before.messages, setup.resolved)
     # stdin is read once the set-up is known to be good: a misconfigured key fails at once,
     # not after the build piped in has run for ten minutes
     piped = None
@@ -50,10 +53,10 @@ def run_once(opts: Any) -> int:
         if got.bad_utf8:
             say("stdin is not valid UTF-8; undecodable bytes were replaced")
         piped = got.text
-    text = compose(extra.text(opts.prompt), piped)
-    if not text.strip() and not extra.images:
+    text = compose(extra.text(opts.prompt) if extra else opts.prompt, piped)
+    if not text.strip() and not extra:
         fail(NO_PROMPT, USAGE)
-    est = len(text) // CHARS_PER_TOKEN + extra.image_tokens
+    est = len(text) // CHARS_PER_TOKEN + (extra.image_tokens if extra else 0)
     if est > setup.resolved.context_window:
         fail(f"the input is about {est:,} tokens, more than the model's context window "
              f"({setup.resolved.context_window:,}); nothing was sent. Cut it down or pick a larger model",
@@ -72,7 +75,7 @@ def run_once(opts: Any) -> int:
     ask_approval, ask_human = make_askers(out.suspended) if can_ask else (None, None)
     approver = setup.policy(ask_approval)
 
-    user = Message.user(extra.content(text))
+    user = Message.user(extra.content(text) if extra else text)
     if before is not None:
         start = [*drop_unanswered(before.messages, saved=True), user]
     else:
@@ -90,7 +93,7 @@ def run_once(opts: Any) -> int:
     result, error, signum = asyncio.run(_run(agent, setup, start, sink, approver, ask_human))
     if rec is not None:
         if result is not None:
-            rec.update(usage=result.usage, cost_usd=result.cost_usd)
+            rec.update(model=setup.model, usage=result.usage, cost_usd=result.cost_usd)
         rec.close()
     extra: dict[str, Any] = {"model": setup.model}
     if rec is not None and rec.conv_id:

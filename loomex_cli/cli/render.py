@@ -89,13 +89,18 @@ class _Holding:
 
     _held: list[Any] | None = None
     _depth = 0
-    _status: Any = None  # a ProgressLine
+    _status: Any = None  # a ProgressLine, made by the first progress report
+    #: ProgressLine's arguments (progress_line.py is imported only when a tool reports)
+    _status_at: tuple[Any, ...] | None = None
 
     def __call__(self, event: Any) -> None:
         if self._hold(event):
             return
         status = self._status
         if type(event) is ToolProgress:
+            if status is None and self._status_at is not None:  # the first report
+                from .progress_line import ProgressLine
+                status = self._status = ProgressLine(*self._status_at)
             if status is not None:
                 status.update(event)
             return
@@ -204,9 +209,7 @@ class PlainOutput(_Holding):
         self._clean_out = Sanitizer() if _isatty(self.out) else None
         self._clean_reasoning = Sanitizer()
         self._calls: dict[str, tuple[str, str]] = {}
-        from .progress_line import ProgressLine
-        self._status = ProgressLine(self.err, live=progress and _isatty(self.err),
-                                    lines=progress)
+        self._status_at = (self.err, progress and _isatty(self.err), progress)
 
     def _event(self, event: Any) -> None:
         if type(event) is TextDelta:
@@ -262,7 +265,8 @@ class PlainOutput(_Holding):
         self._end_reasoning()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
-        self._status.close()
+        if self._status is not None:
+            self._status.close()
         self._end_reasoning()
         if self._clean_out is not None:
             rest = self._clean_out.flush()
@@ -289,8 +293,7 @@ class RichOutput(_Holding):
         self._kind = ""
         self._clean = {"answer": Sanitizer(), "reasoning": Sanitizer()}
         self._calls: dict[str, tuple[str, str]] = {}
-        from .progress_line import ProgressLine
-        self._status = ProgressLine(sys.stderr, live=_isatty(sys.stderr))
+        self._status_at = (sys.stderr, _isatty(sys.stderr))
 
     def _stream(self, kind: str) -> Any:
         if self.live is None or self._kind != kind:
@@ -346,7 +349,8 @@ class RichOutput(_Holding):
             live.close()
 
     def finish(self, result: Any, extra: dict[str, Any] | None = None) -> None:
-        self._status.close()
+        if self._status is not None:
+            self._status.close()
         self._settle()
 
     def _before_prompt(self) -> None:

@@ -57,9 +57,10 @@ def run_repl(opts: Any) -> int:
              "context) or `loomex -c PROMPT` to continue a conversation", USAGE)
     from .saving import previous
     before = previous(opts)
-    if before is not None and not opts.model and before.model:
-        opts.model = before.model
-    setup = Setup(opts)
+    setup = Setup(opts, saved=before)
+    if before is not None:  # a text-only model for a conversation that holds images
+        from .attach import check_history
+        check_history(before.messages, setup.resolved)
     return asyncio.run(Repl(setup, opts, before).main())
 
 
@@ -82,15 +83,13 @@ class Repl:
         self.opts = opts
         self.usage: dict[str, Any] = {}
         self.turns = 0
-        #: the text of the last message sent (/retry), /file blocks for the next one, and
-        #: what the next prompt starts with (/edit)
-        self.last_text = _last_user_text(before.messages) if before is not None else ""
+        #: the text and content of the last message sent (/retry sends it again as it was),
+        #: /file blocks for the next one, and what the next prompt starts with (/edit)
+        self.last_text, self.last_content = _last_user(before.messages if before else [])
         self.attached: list[str] = []
         self.prefill = ""
         from .mentions import pending_from
         self.pending = pending_from(opts, setup)  # -f / -a: they go with the first message
-        #: the content of the last message sent (/retry sends it again as it was)
-        self.last_content: Any = self.last_text or None
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
             if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
@@ -163,6 +162,13 @@ class Repl:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
+        from .attach import check_history
+        try:  # images in the history for a text-only model (after /model, /role)
+            check_history(self.messages, self.setup.resolved)
+        except CliError as e:
+            say(str(e))
+            self.prefill = text if content is None else ""
+            return
         if content is None:  # @paths, /file blocks, -f / -a (mentions.py)
             from .mentions import compose_turn
             try:
@@ -250,7 +256,7 @@ class Repl:
         if cmd == "/compact":
             return "compact"
         if cmd == "/retry":
-            if not self.last_text:
+            if not self.last_text and self.last_content is None:
                 raise CliError("nothing to retry yet")
             self._forget_last_exchange()
             return "retry"
@@ -303,7 +309,10 @@ class Repl:
                     self._new_system()
             print("\n".join(role_lines(self.setup, listing=not arg)))
         elif cmd == "/context":
-            from .context_view import context_lines
+            from .context_view import context_lines, saved_prompt_lines
+            sent = next((m.content for m in self.messages if m.role == "system"), None)
+            if self.before is not None and sent != self.setup.system:  # resumed, as saved
+                print("\n".join(saved_prompt_lines(sent, self.setup.context_files)))
             print("\n".join(context_lines(self.setup.context_files)))
         elif cmd == "/clear":
             self.before = None
@@ -346,14 +355,16 @@ class Repl:
         (the saved conversation keeps them)."""
         msgs = self.messages
         for i in range(len(msgs) - 1, -1, -1):
-            if msgs[i].role == "user":
+            if msgs[i].role == "user" and "tool_images" not in msgs[i].extra:
                 if msgs[i].content == self.last_content:
                     self.handle.reset(msgs[:i])
                 return
 
 
-def _last_user_text(messages: list[Message]) -> str:
+def _last_user(messages: list[Message]) -> tuple[str, Any]:
+    """(text, content) of the last message the user sent (/retry after --resume): its
+    content as it was (text parts and images); the images a tool returned are not one."""
     for m in reversed(messages):
-        if m.role == "user" and isinstance(m.content, str):
-            return m.content
-    return ""
+        if m.role == "user" and "tool_images" not in m.extra:
+            return m.text, m.content
+    return "", None

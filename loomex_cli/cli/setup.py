@@ -25,7 +25,9 @@ DEFAULT_SYSTEM = (
 class Setup:
     """Everything a run or a REPL needs, resolved once from flags + config + environment."""
 
-    def __init__(self, opts: Any) -> None:
+    def __init__(self, opts: Any, saved: Any = None) -> None:
+        """``saved``: the conversation -c / --resume goes on with (its model is used unless
+        -m or --role names one; its system prompt is kept)."""
         self.opts = opts
         self.config = load_config()  # types checked: a wrong one is a ConfigError (exit 3)
         self.keys = load_keys()
@@ -34,10 +36,17 @@ class Setup:
         #: --role NAME: its settings fill in what no flag gave (/role: see set_role)
         self.role_name: str | None = getattr(opts, "role", None)
         role = find_role(self.config, self.role_name) if self.role_name else {}
-        wanted = opts.model or role.get("model")
+        saved_model = saved.model if saved is not None else None
+        wanted = opts.model or role.get("model") or saved_model
         self.model, self.model_source = choose_model(wanted, self.config, self.keys)
         if not opts.model and role.get("model"):
             self.model_source = f"role {self.role_name}"
+        elif not opts.model and saved_model:
+            self.model_source = f"the conversation {saved.id}"
+        if saved is not None and (opts.system is not None or "system" in role):
+            what = "-s" if opts.system is not None else f"--role {self.role_name}"
+            say(f"note: the system prompt of {what} is not used: a continued conversation "
+                "keeps the one it was saved with (in chat, /system or /role changes it)")
         self.resolved: ResolvedModel = resolve_model(self.model, config=self.config,
                                                      keys=self.keys)
         self._named(self.model)
@@ -46,7 +55,8 @@ class Setup:
             add_config_file(f)
         self.tool_names = opts.tools if opts.tools is not None else \
             role["tools"] if "tools" in role else default_tools(self.config)
-        self.tools = resolve_tool_list(self.tool_names)
+        self.tools = resolve_tool_list(self.tool_names, role=self.role_name if
+                                       opts.tools is None and "tools" in role else None)
         if self.tools:
             self.check_rules()
         self.temperature = opts.temperature if opts.temperature is not None else \
@@ -59,7 +69,8 @@ class Setup:
         if not getattr(opts, "no_context_files", False) and \
                 self.config.get("context_files", True):
             from .context_view import load_context_files
-            self.context_files = load_context_files()
+            # -c / --resume: the saved system prompt is sent, not these (no notes on them)
+            self.context_files = load_context_files(quiet=saved is not None)
         self.system = self.compose_system(self.base_system)
         if getattr(opts, "allow_all", False):
             say("warning: --dangerously-allow-all: every tool call runs without asking, "
@@ -152,7 +163,7 @@ class Setup:
         role = find_role(self.config, name)
         r = resolve_model(role["model"], config=self.config, keys=self.keys) \
             if "model" in role else None
-        tools = resolve_tool_list(role["tools"]) if "tools" in role else None
+        tools = resolve_tool_list(role["tools"], role=name) if "tools" in role else None
         if r is not None:
             self.resolved, self.model_source = r, f"role {name}"
             self._named(role["model"])
@@ -228,13 +239,17 @@ def default_tools(config: dict[str, Any]) -> Any:
     return ",".join(str(p) for p in parts if p)
 
 
-def resolve_tool_list(spec: Any) -> list[Any]:
+def resolve_tool_list(spec: Any, role: str | None = None) -> list[Any]:
+    """The tools ``spec`` names; a bad name is a usage error (exit 2), or a config error
+    naming the ``role`` whose ``tools`` it is (exit 3: config.toml needs fixing)."""
     if not spec:
         return []
     from ..tools import resolve_tools
     try:
         return resolve_tools(spec)
     except ValueError as e:
+        if role is not None:
+            raise ConfigError(f"config.toml [roles.{role}] tools: {e}") from None
         fail(str(e), USAGE)
 
 

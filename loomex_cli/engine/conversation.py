@@ -28,11 +28,17 @@ def parse_time(text: str) -> "datetime":
 
 
 def title_of(message: Message) -> str | None:
-    """The first non-empty line of a message's text, clipped to :data:`TITLE_MAX`."""
+    """The first non-empty line of a message's text, clipped to :data:`TITLE_MAX`; for a
+    message of images alone, ``[image]`` or ``[2 images]``."""
     for line in message.text.splitlines():
         line = " ".join(line.split())
         if line:
             return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1] + "…"
+    if isinstance(message.content, list):  # images alone (loomex -a shot.png)
+        from .images import image_parts
+        n = sum(1 for _ in image_parts(message.content))
+        if n:
+            return "[image]" if n == 1 else f"[{n} images]"
     return None
 
 

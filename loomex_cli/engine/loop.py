@@ -219,6 +219,8 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
     route = resolved.route
     echo = route.echo_reasoning
     effort = _effort(agent.reasoning_effort or route.effort, resolved)
+    if resolved.accepts_images is False:  # a text-only model now (-c -m, /model): the images
+        msgs = [m for m in msgs if "tool_images" not in m.extra]  # tools gave stay described
     body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
                            temperature=resolved.temperature(agent.temperature),
                            max_tokens=agent.max_tokens, extra_body=agent.extra_body,

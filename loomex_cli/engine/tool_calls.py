@@ -16,14 +16,16 @@ import functools
 import inspect
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import telemetry, tool_progress
+from . import telemetry
 from .agent import Agent, Approval, RunContext
 from .events import MessageAdded, ToolResult, ToolStart
 from .messages import Message, ToolCall
-from .tool_images import Attached, ToolOutput
 from .tools import Tool, ToolError, format_result, validate
+
+if TYPE_CHECKING:  # loaded by the first step that calls a tool (a plain answer never does)
+    from .tool_images import Attached
 
 _EXECUTOR: ThreadPoolExecutor | None = None
 #: worker threads for blocking (``def``) tools; the default pool has only cpu+4 workers
@@ -47,6 +49,7 @@ async def run_tools(calls: list[ToolCall], tools: dict[str, Tool], agent: Agent,
                     attach_images: bool = False) -> list[Message]:
     """The step's tool results, also appended to ``msgs`` (then the images message, when
     ``attach_images`` — the model takes images — and a result had some)."""
+    from .tool_images import Attached
     sem = asyncio.Semaphore(max(1, agent.max_parallel_tools))
     images = Attached(attach_images)
     tasks = [asyncio.ensure_future(_run_one(c, tools, agent, ctx, emit, step, sem, images))
@@ -84,6 +87,8 @@ async def _run_one(call: ToolCall, tools: dict[str, Tool], agent: Agent, ctx: Ru
     t0 = time.perf_counter()
     meta = {"tool": call.name, "call_id": call.id, "step": step, "run_id": ctx.run_id}
     emit(ToolStart(call.id, call.name, step))
+    from . import tool_progress
+    from .tool_images import ToolOutput
     progress = tool_progress.begin(call.id, call.name, step, emit)
     status = "ok"
     tool = tools.get(call.name)

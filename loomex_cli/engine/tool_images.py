@@ -8,7 +8,9 @@ string when its result holds images (MCP tools do). What the model gets depends 
   images follow in ONE user message after all the tool results of the step (OpenAI
   chat-completions tool messages carry only text, so this is where vision models look);
 - it does not, or nobody knows: the tool message describes each image,
-  ``[image: image/png, 1,234 bytes]``, as before.
+  ``[image: image/png, 1,234 bytes]``, as before. A conversation that goes on with a
+  text-only model (``-c -m``, ``/model``) leaves the images message out of the requests
+  (engine/loop.py): the tool messages still say what the images were.
 
 An image is attached only when it is one of the types providers take (PNG, JPEG, GIF,
 WebP), its data is valid base64 and it is at most :data:`MAX_BYTES`; any other is described.

@@ -9,8 +9,6 @@ import re
 import typing
 from typing import Any, Callable, Literal
 
-from .schema import type_to_schema
-from .schema_check import validate  # noqa: F401  (re-exported)
 
 Risk = Literal["read", "write", "exec"]
 
@@ -97,6 +95,7 @@ class FunctionTool(Tool):
         self.description = description if description is not None else summary
         self.timeout = timeout
         self.risk = risk
+        from .schema import type_to_schema  # only where a function becomes a tool
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn)
         self._ctx_param: str | None = None
@@ -167,6 +166,13 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
             if am:
                 args[am.group(1)] = am.group(2).strip()
     return summary, args
+
+
+def validate(value: Any, schema: dict[str, Any]) -> list[str]:
+    """What is wrong with ``value`` under ``schema`` (:mod:`.schema_check`, loaded on the
+    first tool call: a run without one never imports it)."""
+    from .schema_check import validate as check
+    return check(value, schema)
 
 
 def format_result(value: Any) -> str:
