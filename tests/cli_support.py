@@ -112,6 +112,11 @@ class Term:
             time.sleep(0.1)
         raise AssertionError(f"no empty prompt; screen:\n{self.screen()}")
 
+    def pane_tty(self) -> str:
+        """The pane's terminal device (its settings can be read with termios.tcgetattr)."""
+        return subprocess.run([self.tmux, *self.sock, "display-message", "-p", "-t", self.name,
+                               "#{pane_tty}"], capture_output=True, text=True).stdout.strip()
+
     def scrollback(self) -> list[str]:
         """Every line of the pane, the scrollback first (trailing blanks stripped)."""
         out = subprocess.run([self.tmux, *self.sock, "capture-pane", "-p", "-t", self.name,

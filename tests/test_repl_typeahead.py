@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import termios
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,14 @@ def pid_of(t: Term) -> int:
     return int(re.search(r"PID=(\d+)", t.wait_for("PID=")).group(1))
 
 
+def pane_lflag(t: Term) -> int:
+    fd = os.open(t.pane_tty(), os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        return termios.tcgetattr(fd)[3]
+    finally:
+        os.close(fd)
+
+
 def answer_lines(t: Term) -> list[str]:
     return [ln for ln in t.scrollback() if "tick" in ln]
 
@@ -81,6 +90,8 @@ def test_a_message_typed_while_an_answer_streams_waits_in_the_next_prompt(chat, 
     t.type("first question")
     t.keys("Enter")
     t.wait_for("tick3")
+    lflag = pane_lflag(t)  # the terminal itself: it does not echo while the answer streams
+    assert not lflag & (termios.ECHO | termios.ICANON) and lflag & termios.ISIG
     t.type("typed while it streams")
     t.wait_for("tick40")  # more of the answer came after the keys: an echo would be above
     assert "typed while it streams" not in t.screen()
@@ -205,3 +216,139 @@ def test_a_question_ignores_keys_typed_before_it(chat, replay, tmp_path):
     assert len(replay.requests(name)) == 2  # the "y" was not sent as a message either
     t.keys("C-d")
     assert "EXITED=0" in sane_after_exit(t)
+
+
+def test_ctrl_c_stops_compact_and_the_repl_goes_on(chat, replay, tmp_path):
+    from test_compaction import summary_reply
+
+    def respond(body):
+        if body.get("stream") is not True:  # the summary: slow enough to be stopped
+            r = summary_reply()
+            r.head_delay = 30
+            return r
+        return Reply.text(f"answer {sum(m['role'] == 'user' for m in body['messages'])}")
+    name = replay.unique_name("ahead-compact")
+    t = chat(CliEnv(tmp_path, replay.responder(name, respond)))
+    for n in (1, 2, 3):
+        t.type(f"question {n}")
+        t.keys("Enter")
+        t.wait_for(f"answer {n}")
+    t.type("/compact")
+    t.keys("Enter")
+    wait_requests(replay, name, 4)  # the summary was asked for
+    t.keys("C-c")
+    t.wait_for("interrupted; the conversation is kept as it was")
+    t.type("question 4")
+    t.keys("Enter")
+    t.wait_for("answer 4")
+    last = replay.requests(name)[-1].body["messages"]
+    assert [m["content"] for m in last if m["role"] == "user"] == \
+        [f"question {n}" for n in (1, 2, 3, 4)]
+    t.wait_prompt()
+    t.keys("C-d")
+    assert "EXITED=0" in sane_after_exit(t)
+
+
+# -- the terminal mode itself, on a pty -------------------------------------------------------
+
+@pytest.fixture
+def pty_pair():
+    master, slave = os.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)
+
+
+def test_quiet_between_prompts_and_restored_exactly(pty_pair):
+    import termios
+
+    from loomex_cli.cli.typeahead import QuietTerminal
+    master, slave = pty_pair
+    before = termios.tcgetattr(slave)
+    q = QuietTerminal(slave)
+    q.start()
+    quiet = termios.tcgetattr(slave)
+    assert not quiet[3] & (termios.ECHO | termios.ICANON) and quiet[3] & termios.ISIG
+    assert not quiet[0] & termios.ICRNL  # Enter arrives as the prompt reads it (CR)
+    with q.cooked() as dropped:
+        assert termios.tcgetattr(slave) == before and dropped == 0  # an editor, a question
+    assert termios.tcgetattr(slave) == quiet
+    q.close()
+    assert termios.tcgetattr(slave) == before
+
+
+def test_keys_typed_in_cooked_mode_before_start_are_kept_ctrl_d_too(pty_pair):
+    from loomex_cli.cli.typeahead import QuietTerminal
+    master, slave = pty_pair
+    os.write(master, b"hi\x7fey\x04")  # cooked: the line discipline edits; Ctrl-D ends it
+    import select
+    assert select.select([slave], [], [], 10)[0]  # the line is complete (read() would get it)
+    q = QuietTerminal(slave)
+    q.start()
+    try:
+        assert bytes(q.data) == b"hey\x04"
+    finally:
+        q.close()
+
+
+class _Input:
+    """What prompt_toolkit's typeahead store needs of an input."""
+
+    def typeahead_hash(self) -> str:
+        return "test-typeahead-input"
+
+
+def test_ctrl_d_is_dropped_only_while_answering_and_keys_reach_the_prompt(pty_pair):
+    import asyncio
+
+    from prompt_toolkit.input.typeahead import get_typeahead
+    from prompt_toolkit.keys import Keys
+
+    from loomex_cli.cli.typeahead import QuietTerminal
+    master, slave = pty_pair
+
+    async def main() -> list:
+        q = QuietTerminal(slave)
+        q.start()
+        try:
+            q.listen()
+            with q.answer():
+                os.write(master, b"a\x04b")
+                while len(q.data) < 2:
+                    await asyncio.sleep(0.01)
+            os.write(master, b"\x1b[200~p1\rp2\x1b[201~\r\x04")
+            while not q.data.endswith(b"\x04"):
+                await asyncio.sleep(0.01)
+            inp = _Input()
+            q.to_prompt(inp)
+            return get_typeahead(inp)
+        finally:
+            q.close()
+    keys = asyncio.run(main())
+    assert [k.data for k in keys[:2]] == ["a", "b"]  # the Ctrl-D typed mid-answer is gone
+    assert keys[2].key == Keys.BracketedPaste and keys[2].data == "p1\rp2"  # one paste
+    assert [k.key for k in keys[3:]] == [Keys.ControlM, Keys.ControlD]  # Enter, then leave
+
+
+def test_a_question_drops_what_was_typed_before_it(pty_pair):
+    import asyncio
+
+    from loomex_cli.cli.typeahead import QuietTerminal
+    master, slave = pty_pair
+
+    async def main() -> tuple[int, bytes]:
+        q = QuietTerminal(slave)
+        q.start()
+        try:
+            q.listen()
+            os.write(master, b"y\r")
+            while len(q.data) < 2:  # collected: the question comes after
+                await asyncio.sleep(0.01)
+            with q.cooked(drop=True) as dropped:
+                os.write(master, b"n\n")  # the answer, typed once the question is up
+                answer = os.read(slave, 100)
+            return dropped, answer
+        finally:
+            q.close()
+    dropped, answer = asyncio.run(main())
+    assert dropped == 2 and answer == b"n\n"

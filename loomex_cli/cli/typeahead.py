@@ -96,21 +96,29 @@ class QuietTerminal:
         if drop:
             dropped = len(self.data) + len(self._pending())
             self.data.clear()
-        if self.saved is None:
-            yield dropped
-            return
-        import termios
-        quiet = termios.tcgetattr(self.fd)
-        _paste(False)
-        termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+        quiet = self._set(self.saved)
+        if quiet is not None:
+            _paste(False)
         try:
             yield dropped
         finally:
-            with contextlib.suppress(Exception):
-                termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
-            _paste(True)
+            if quiet is not None:
+                self._set(quiet)
+                _paste(True)
             if reading:
                 self._start_reading()
+
+    def _set(self, attrs: list[Any] | None) -> list[Any] | None:
+        """The terminal set to ``attrs``; the settings it had, or None if nothing changed."""
+        if attrs is None or self.saved is None:
+            return None
+        import termios
+        try:
+            before = termios.tcgetattr(self.fd)
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        except (termios.error, OSError):  # the terminal is gone
+            return None
+        return before
 
     # -- collecting keys between prompts ---------------------------------------------------
     def listen(self) -> None:
