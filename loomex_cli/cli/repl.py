@@ -61,14 +61,14 @@ def run_repl(opts: Any) -> int:
         from .exits import USAGE, fail
         fail("chat needs a terminal; in a pipe use `loomex PROMPT` (stdin is added as "
              "context) or `loomex -c PROMPT` to continue a conversation", USAGE)
-    from .saving import previous
-    before = previous(opts)
-    if before is not None and not opts.model and before.model:
-        opts.model = before.model
     from .typeahead import QuietTerminal
     ahead = QuietTerminal()
     ahead.start()  # from here on, keys typed are kept for the first prompt
     try:
+        from .saving import previous
+        before = previous(opts)
+        if before is not None and not opts.model and before.model:
+            opts.model = before.model
         setup = Setup(opts)
         return asyncio.run(Repl(setup, opts, before, ahead).main())
     finally:

@@ -72,6 +72,8 @@ class QuietTerminal:
             return
         _paste(True)
         self.data += self._pending().replace(b"\x00", b"\x04")
+        from .interrupt import last_words
+        last_words.append(self._settings_back)  # a REPL stuck after SIGTERM is ended
 
     def close(self) -> None:
         """The terminal as it was before :meth:`start`; what was typed ahead is dropped."""
@@ -79,11 +81,18 @@ class QuietTerminal:
         self.data.clear()
         if self.saved is None:
             return
+        from .interrupt import last_words
+        with contextlib.suppress(ValueError):
+            last_words.remove(self._settings_back)
         _paste(False)
+        self._settings_back()
+        self.saved = None
+
+    def _settings_back(self) -> None:
+        """The terminal's settings as before :meth:`start`; never blocks (any thread)."""
         with contextlib.suppress(Exception):
             import termios
             termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
-        self.saved = None
 
     @contextlib.contextmanager
     def cooked(self, drop: bool = False) -> Iterator[int]:
