@@ -28,7 +28,8 @@ def chat(tmux, tmp_path):
     made: list[Term] = []
     wrapper = tmp_path / "chat.sh"
     # (the wrapper survives the Ctrl-Cs sent to the pane's process group)
-    wrapper.write_text('#!/bin/sh\ntrap : INT\nsh -c \'echo "PID=$$"; exec "$0" chat "$@"\' "$@"\ncode=$?\n'
+    wrapper.write_text('#!/bin/sh\ntrap : INT\n'
+                       'sh -c \'echo "PID=$$"; exec "$0" chat "$@"\' "$@"\ncode=$?\n'
                        'printf "STTY: %s :STTY\\n" "$(stty -a | tr "\\n" " ")"\nexit $code\n')
     wrapper.chmod(0o755)
 

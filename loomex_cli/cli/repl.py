@@ -111,6 +111,13 @@ class Repl:
         self.approver = setup.policy(ask_approval)
 
     async def main(self) -> int:
+        self.ahead.listen()  # from here Ctrl-C never ends the REPL (before, it ends start-up)
+        try:
+            return await self._main()
+        finally:
+            self.ahead.stop_listening()
+
+    async def _main(self) -> int:
         from ..engine.session import AgentHandle
         self.handle = AgentHandle(self.setup.agent(), self._fresh(), approver=self.approver,
                                   ask_human=self.ask_human)
@@ -125,12 +132,8 @@ class Repl:
         if note := self.setup.effort().note:
             say(note)
         from .interrupt import ENDING, on_interrupt
-        self.ahead.listen()
-        try:
-            with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
-                await self._loop(session)
-        finally:
-            self.ahead.stop_listening()
+        with on_interrupt(lambda: _leave_prompt(session), ENDING) as self.ended:
+            await self._loop(session)
         await self.handle.stop()
         if self.rec is not None:
             self.rec.close()
