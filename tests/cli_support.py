@@ -100,8 +100,9 @@ class Term:
                               capture_output=True, text=True).stdout
 
     def wait_prompt(self, timeout: float = 15) -> str:
-        """Until the REPL sits at an empty prompt (the last line on screen is "›"): keys sent
-        between two prompts may be read by nobody."""
+        """Until the REPL sits at an empty prompt (the last line on screen is "›"). Keys sent
+        before are not lost (they wait for the next prompt); wait to read the screen, or
+        before a Ctrl-D, which is dropped while an answer streams."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             s = self.screen()
@@ -110,6 +111,11 @@ class Term:
                 return s
             time.sleep(0.1)
         raise AssertionError(f"no empty prompt; screen:\n{self.screen()}")
+
+    def pane_tty(self) -> str:
+        """The pane's terminal device (its settings can be read with termios.tcgetattr)."""
+        return subprocess.run([self.tmux, *self.sock, "display-message", "-p", "-t", self.name,
+                               "#{pane_tty}"], capture_output=True, text=True).stdout.strip()
 
     def scrollback(self) -> list[str]:
         """Every line of the pane, the scrollback first (trailing blanks stripped)."""
@@ -125,17 +131,11 @@ class Term:
                         "-y", str(height)], check=True)
 
     def leave_with_ctrl_d(self) -> str:
-        """Ctrl-D at an empty prompt, then EXITED=0. prompt_toolkit draws its prompt a moment
-        before it reads keys raw; a Ctrl-D sent in that moment is taken by the terminal's
-        cooked mode and lost, so it is sent again once if nothing happened."""
+        """Ctrl-D at an empty prompt (once the answer is over: typed while an answer streams,
+        Ctrl-D is dropped), then EXITED=0."""
         self.wait_prompt()
         self.keys("C-d")
-        try:
-            return self.wait_for("EXITED=", timeout=5)
-        except AssertionError:
-            self.wait_prompt()
-            self.keys("C-d")
-            return self.wait_for("EXITED=0")
+        return self.wait_for("EXITED=0")
 
     def wait_for(self, text: str, timeout: float = 15, after: int = 0) -> str:
         deadline = time.monotonic() + timeout

@@ -142,6 +142,8 @@ def _exit_now(signum: int, _frame: Any) -> None:
 
 
 _watchdog: list[Any] = []
+#: run before the watchdog ends the process (the REPL puts the terminal back as it was)
+last_words: list[Callable[[], Any]] = []
 
 
 def _arm_watchdog(signum: int) -> None:
@@ -157,6 +159,11 @@ def _arm_watchdog(signum: int) -> None:
 def _hard_exit(signum: int) -> None:  # pragma: no cover - only when something hangs
     import os
     import sys
+    for fn in last_words:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
     try:
         sys.stderr.write(f"loomex: still busy {HARD_EXIT_S:g} s after {describe(signum)}; "
                          "exiting now\n")

@@ -10,14 +10,20 @@ directory.
 
 A turn that got no answer (the provider failed, or Ctrl-C came before any reply) stays in the
 saved conversation but is not sent again with the next message: /retry sends it again.
+
+Keys typed while no prompt is on screen (at start-up, while an answer streams or a tool runs)
+are not echoed and go to the next prompt as if typed there (Enter typed ahead sends); Ctrl-D
+typed while an answer streams is dropped, Ctrl-C drops what was typed ahead, and a question
+never takes keys typed before it (typeahead.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..engine.messages import Message
 from ..engine.result import add_usage
@@ -55,13 +61,19 @@ def run_repl(opts: Any) -> int:
         from .exits import USAGE, fail
         fail("chat needs a terminal; in a pipe use `loomex PROMPT` (stdin is added as "
              "context) or `loomex -c PROMPT` to continue a conversation", USAGE)
-    from .saving import previous
-    before = previous(opts)
-    setup = Setup(opts, saved=before)
-    if before is not None:  # a text-only model for a conversation that holds images
-        from .attach import check_history
-        check_history(before.messages, setup.resolved)
-    return asyncio.run(Repl(setup, opts, before).main())
+    from .typeahead import QuietTerminal
+    ahead = QuietTerminal()
+    ahead.start()  # from here on, keys typed are kept for the first prompt
+    try:
+        from .saving import previous
+        before = previous(opts)
+        setup = Setup(opts, saved=before)
+        if before is not None:  # a text-only model for a conversation that holds images
+            from .attach import check_history
+            check_history(before.messages, setup.resolved)
+        return asyncio.run(Repl(setup, opts, before, ahead).main())
+    finally:
+        ahead.close()
 
 
 def _leave_prompt(session: Any) -> None:
@@ -72,9 +84,12 @@ def _leave_prompt(session: Any) -> None:
 
 
 class Repl:
-    def __init__(self, setup: Setup, opts: Any, before: Any = None) -> None:
+    def __init__(self, setup: Setup, opts: Any, before: Any = None, ahead: Any = None) -> None:
         from .render import PlainOutput, RichOutput
         from .saving import recorder
+        from .typeahead import QuietTerminal
+        #: the terminal between prompts: keys typed ahead wait there for the next prompt
+        self.ahead = ahead if ahead is not None else QuietTerminal()
         self.setup = setup
         self.before = before
         self.rec = recorder(setup.model, "chat", opts, setup.config)
@@ -94,11 +109,18 @@ class Repl:
             if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
         from .ask import make_askers, tty_available
-        ask_approval, self.ask_human = make_askers(self.out.suspended) if tty_available() \
+        ask_approval, self.ask_human = make_askers(self._asking) if tty_available() \
             else (None, None)
         self.approver = setup.policy(ask_approval)
 
     async def main(self) -> int:
+        self.ahead.listen()  # from here Ctrl-C never ends the REPL (before, it ends start-up)
+        try:
+            return await self._main()
+        finally:
+            self.ahead.stop_listening()
+
+    async def _main(self) -> int:
         from ..engine.session import AgentHandle
         self.handle = AgentHandle(self.setup.agent(), self._fresh(), approver=self.approver,
                                   ask_human=self.ask_human)
@@ -132,6 +154,7 @@ class Repl:
             print(f"› {first}", file=sys.stderr)
             await self.turn(first)
         while not self.ended.signum:
+            self.ahead.to_prompt(session.app.input)  # keys typed ahead: its first keys
             try:
                 text = await session.prompt_async("› ", default=self.prefill)
             except KeyboardInterrupt:
@@ -140,6 +163,7 @@ class Repl:
                 break
             finally:
                 self.prefill = ""
+                self.ahead.listen()
             text = text.strip()
             if not text:
                 continue
@@ -149,7 +173,7 @@ class Repl:
                     if action == "exit":
                         break
                     if action == "compact":
-                        await self.compact(text.partition(" ")[2].strip() or None)
+                        await self._stoppable(self.compact(text.partition(" ")[2].strip() or None))
                     elif action == "retry":
                         await self.turn(self.last_text, self.last_content)
                 except (CliError, LoomexError) as e:
@@ -189,7 +213,7 @@ class Repl:
         task = asyncio.ensure_future(handle.call(user, sink=sink, model=self.setup.resolved))
         error: BaseException | None = None
         try:
-            with on_interrupt(handle.cancel) as caught:
+            with self.ahead.answer(), on_interrupt(handle.cancel) as caught:
                 result = await task
         except asyncio.CancelledError as e:
             result, error = handle.last_result, e
@@ -202,6 +226,8 @@ class Repl:
             if self.rec is not None:
                 self.rec.update(model=self.setup.model, usage=result.usage,
                                 cost_usd=result.cost_usd)
+        if caught.signum is not None:  # Ctrl-C also drops the keys typed ahead
+            self.ahead.drop()
         if caught.ends_process:  # SIGTERM / SIGHUP: leave the REPL after this turn
             self.ended.signum = caught.signum
         elif isinstance(error, asyncio.CancelledError):
@@ -211,6 +237,30 @@ class Repl:
                 else f"internal error: {type(error).__name__}: {error}")
         elif result is not None and result.finish_reason == "max_steps":
             say(f"stopped at the step limit ({agent.max_steps}); say 'go on' to continue")
+
+    async def _stoppable(self, work: Any) -> None:
+        """A slash command's model call (/compact) that Ctrl-C stops, as it stops an answer."""
+        import signal
+        from .interrupt import on_interrupt
+        task = asyncio.ensure_future(work)
+        with self.ahead.answer(), on_interrupt(task.cancel, (signal.SIGINT,)) as caught:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if caught.signum is None:
+                    raise
+                self.ahead.drop()
+                say("interrupted; the conversation is kept as it was")
+
+    @contextlib.contextmanager
+    def _asking(self) -> Iterator[None]:
+        """A question on the terminal: the answer's output held back, the terminal cooked,
+        and keys typed before the question dropped (they never answer it)."""
+        with self.out.suspended(), self.ahead.cooked(drop=True) as dropped:
+            if dropped:
+                print("\x1b[2m(keys typed before this question were dropped)\x1b[0m",
+                      file=sys.stderr)
+            yield
 
     @property
     def messages(self) -> list[Message]:
@@ -276,7 +326,8 @@ class Repl:
             print(note)
         elif cmd == "/edit":
             from .repl_prompt import edit
-            self.prefill = edit(arg).rstrip("\n")
+            with self.ahead.cooked():  # the editor has the terminal to itself
+                self.prefill = edit(arg).rstrip("\n")
             if not self.prefill.strip():
                 print("nothing written; nothing to send")
         elif cmd == "/tools":
