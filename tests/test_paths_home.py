@@ -564,3 +564,40 @@ def test_cli_bash_under_yes_cannot_cat_the_keys(replay, tmp_path):
     for cid in ("c1", "c2", "c3"):
         assert results[cid].startswith("Error: denied:"), (cid, results[cid])
     assert "fine" in results["c4"]
+
+
+def test_the_place_index_answers_as_checking_every_place_would(tmp_path, monkeypatch):
+    """protected_place and holder_of look a path's ancestors up in an index (a bash line names
+    dozens of words); they must give exactly what walking every place with inside() gives."""
+    from loomex_cli.tools.paths import holder_of, inside, places
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LOOMEX_CONFIG_DIR", str(tmp_path / "cfg"))
+    known = places()
+
+    def slow(path, write):
+        for place, what, read in known:
+            if (write or read) and inside(path, place):
+                return f"{'writes' if write else 'reads'} {what}"
+        return None
+
+    def slow_holder(path):
+        for place, what, read in known:
+            if read and place != path and inside(place, path):
+                return what
+        return None
+
+    probes = {"/", str(tmp_path), str(home), str(home) + "x", str(tmp_path / "cfg"),
+              str(tmp_path / "cfgx"), "/etc", "/etc/profile", "/etc/profile.d/x"}
+    for place, _, _ in known:
+        probes |= {place, place + "/a/b", place + "x", os.path.dirname(place)}
+    for path in sorted(probes):
+        for write in (False, True):
+            got, expected = protected_place(path, write=write), slow(path, write)
+            if expected is not None:
+                assert got == expected, (path, write)
+            else:  # past the places: only the .git and /proc rules may still speak
+                assert got is None or got.startswith(("writes inside .git", "reads a process")), \
+                    (path, write, got)
+        assert holder_of(path, known) == slow_holder(path), path

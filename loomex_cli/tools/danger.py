@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from .bash_words import SAFE_TARGETS
 from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
-from .paths import PlaceDanger, inside, path_danger, places, protected_place, resolve_path
+from .paths import (PlaceDanger, holder_of, path_danger, places, protected_place,
+                    real_root)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash_grammar import Analysis
@@ -55,9 +56,14 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
     """Why the analysed command line is dangerous, or None."""
     if a.too_deep:
         return "shell code nested too deeply to check"
+    reads = None
     if cwd is not None:  # a protected place outranks every other reason: it always asks
+        try:
+            reads = _Reads(cwd)
+        except (OSError, ValueError):
+            return "the working directory cannot be resolved"
         for c in a.commands:
-            why = _reads_protected(c, cwd)
+            why = _reads_protected(c, reads)
             if why:
                 return why
     downloaded: set[int] = set()
@@ -93,7 +99,7 @@ def analysis_danger(a: "Analysis", cwd: str | None, text: str = "") -> str | Non
                     bases.append(os.path.join(cwd, os.path.expanduser(dest)))
         for op, target in a.redirects:
             if op == "<" and target is not None:
-                why = _path_read_danger(target, cwd)
+                why = reads.danger(target) if reads is not None else None
                 if why:
                     return why
             for base in bases:
@@ -125,7 +131,7 @@ def _target_danger(op: str, target: str | None, cwd: str, base: str) -> str | No
     return path_danger(path, cwd)
 
 
-def _reads_protected(c: object, cwd: str) -> PlaceDanger | None:
+def _reads_protected(c: object, reads: "_Reads") -> PlaceDanger | None:
     """A word (or a ``--opt=VALUE``/``if=VALUE`` value, or what a glob matches) naming a
     protected place (keys.toml, ~/.ssh, ...) or a directory that holds one: bash reads with
     the user's rights, so ``cat ~/.ssh/id_rsa`` always asks, as ``read_file`` does."""
@@ -134,33 +140,47 @@ def _reads_protected(c: object, cwd: str) -> PlaceDanger | None:
     for w in getattr(c, "words", ())[1:]:
         if w is None or "\0" in w:
             continue
-        why = _path_read_danger(w, cwd) or (
-            "=" in w and _path_read_danger(w.split("=", 1)[1], cwd))
+        why = reads.danger(w) or ("=" in w and reads.danger(w.split("=", 1)[1]))
         if why:
             return why
     for pattern in filter(None, getattr(c, "globs", ())):
-        for match in itertools.islice(glob.iglob(os.path.expanduser(pattern), root_dir=cwd),
-                                      _GLOB_LIMIT):
-            why = _path_read_danger(match, cwd)
+        for match in itertools.islice(glob.iglob(os.path.expanduser(pattern),
+                                                 root_dir=reads.cwd), _GLOB_LIMIT):
+            why = reads.danger(match)
             if why:
                 return why
     return None
 
 
-def _path_read_danger(word: str, cwd: str) -> PlaceDanger | None:
-    if not word or word.startswith("-") or len(word) > 4096:
-        return None
-    try:
-        real = resolve_path(word, cwd)
-    except (OSError, ValueError):
-        return None
-    why = protected_place(real, write=False)
-    if why or not (word[0] in "/~." or "/" in word):
-        return why
-    for place, what, read in places():  # an explicit path to a directory holding one
-        if read and place != real and inside(place, real):
-            return PlaceDanger(f"reads a directory that holds {what}")
-    return None
+class _Reads:
+    """Which words of one command line name read-protected places: the places and the real
+    working directory are taken once, and each word is resolved once (a line repeats them)."""
+
+    def __init__(self, cwd: str) -> None:
+        self.cwd = cwd
+        self.rcwd = real_root(cwd)
+        self.known = places()  # checks the directories on the way: once per line
+        self.seen: dict[str, PlaceDanger | None] = {}
+
+    def danger(self, word: str) -> PlaceDanger | None:
+        """``word`` names a read-protected place, or a directory holding one."""
+        if not word or word.startswith("-") or len(word) > 4096:
+            return None
+        if word not in self.seen:
+            self.seen[word] = self._judge(word)
+        return self.seen[word]
+
+    def _judge(self, word: str) -> PlaceDanger | None:
+        try:
+            p = os.path.expanduser(word.strip())
+            real = os.path.realpath(p if os.path.isabs(p) else os.path.join(self.rcwd, p))
+        except (OSError, ValueError):
+            return None
+        why = protected_place(real, write=False, known=self.known)
+        if why or not (word[0] in "/~." or "/" in word):
+            return why
+        what = holder_of(real, self.known)  # an explicit path to a directory holding one
+        return PlaceDanger(f"reads a directory that holds {what}") if what else None
 
 
 def _glob_danger(pattern: str, cwd: str) -> str | None:

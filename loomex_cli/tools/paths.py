@@ -198,14 +198,26 @@ def loomex_config_dirs() -> list[str]:
     return dirs
 
 
-def protected_place(path: str, *, write: bool, walk: bool = False) -> PlaceDanger | None:
+def protected_place(path: str, *, write: bool, walk: bool = False,
+                    known: list[tuple[str, str, bool]] | None = None) -> PlaceDanger | None:
     """Why reading (``write=False``) or writing the resolved ``path`` always asks, or None.
     ``walk``: the read searches a whole directory (grep, glob), so all of ``/proc`` counts
-    (every process's environment is in there), not only its ``environ`` files."""
+    (every process's environment is in there), not only its ``environ`` files. ``known``:
+    :func:`places` taken once by a caller that checks many paths in one decision."""
     verb = "writes" if write else "reads"
-    for place, what, read in places():
-        if (write or read) and inside(path, place):
-            return PlaceDanger(f"{verb} {what}")
+    at, _ = _index(places() if known is None else known)
+    best = None  # the first place in the list's order that holds ``path``, as inside() would
+    d = _fold(path)
+    while True:
+        for i, what, read in at.get(d, ()):
+            if (write or read) and (best is None or i < best[0]):
+                best = (i, what)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    if best is not None:
+        return PlaceDanger(f"{verb} {best[1]}")
     parts = _fold(path).split(os.sep)
     if write and ".git" in parts:
         return PlaceDanger("writes inside .git")
@@ -213,6 +225,41 @@ def protected_place(path: str, *, write: bool, walk: bool = False) -> PlaceDange
             walk or (len(parts) >= 4 and parts[-1] == "environ")):
         return PlaceDanger("reads a process's environment (it holds API keys)")
     return None
+
+
+def holder_of(path: str, known: list[tuple[str, str, bool]]) -> str | None:
+    """What read-protected place lies strictly below the resolved ``path`` (a directory
+    holding keys.toml, ~/.ssh, ...), or None."""
+    _, below = _index(known)
+    return below.get(_fold(path))
+
+
+#: (the places list it was made from, {folded place: [(order, what, read)]},
+#: {folded directory strictly above a read place: what the first such place is})
+_IDX: tuple | None = None  # type: ignore[type-arg]
+
+
+def _index(known: list[tuple[str, str, bool]]) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """Lookups by path for ``known``: a path is checked against its few ancestors instead of
+    against every place (a bash line names dozens of words; :func:`places` has ~30)."""
+    global _IDX
+    idx = _IDX
+    if idx is not None and idx[0] is known:
+        return idx[1], idx[2]
+    at: dict[str, list[tuple[int, str, bool]]] = {}
+    below: dict[str, tuple[int, str]] = {}
+    for i, (place, what, read) in enumerate(known):
+        f = _fold(place).rstrip(os.sep) or os.sep
+        at.setdefault(f, []).append((i, what, read))
+        if read:
+            d = f
+            while (parent := os.path.dirname(d)) != d:
+                if parent not in below or below[parent][0] > i:
+                    below[parent] = (i, what)
+                d = parent
+    holders = {d: what for d, (_, what) in below.items()}
+    _IDX = (known, at, holders)
+    return at, holders
 
 
 #: whether /proc is the process filesystem here (its */environ files hold the environment)
