@@ -103,8 +103,10 @@ class Repl:
         self.last_text, self.last_content = _last_user(before.messages if before else [])
         self.attached: list[str] = []
         self.prefill = ""
-        from .mentions import pending_from
-        self.pending = pending_from(opts, setup)  # -f / -a: they go with the first message
+        self.pending = None  # -f / -a: they go with the first message
+        if getattr(opts, "files", None) or getattr(opts, "attach", None):
+            from .mentions import pending_from
+            self.pending = pending_from(opts, setup)
         self.out = RichOutput(show_reasoning=not opts.no_reasoning) \
             if stdout_is_tty() and not opts.raw \
             else PlainOutput(progress=True, show_reasoning=not opts.no_reasoning)
@@ -186,13 +188,16 @@ class Repl:
         """One exchange through the long-lived agent handle; Ctrl-C cancels only the answer."""
         handle = self.handle
         handle.agent = agent = self.setup.agent()
-        from .attach import check_history
         try:  # images in the history for a text-only model (after /model, /role)
-            check_history(self.messages, self.setup.resolved)
+            if any(isinstance(m.content, list) for m in self.messages):
+                from .attach import check_history
+                check_history(self.messages, self.setup.resolved)
         except CliError as e:
             say(str(e))
             self.prefill = text if content is None else ""
             return
+        if content is None and not ("@" in text or self.attached or self.pending):
+            content = text  # nothing goes with it: the file and image code is not loaded
         if content is None:  # @paths, /file blocks, -f / -a (mentions.py)
             from .mentions import compose_turn
             try:
