@@ -48,6 +48,16 @@ def test_version_help_oneshot_pipe_keys_tool(binary, replay, tmp_path):
     env = CliEnv(tmp_path, url)
     assert run(binary, env, "--version").stdout.startswith("loomex ")
     assert "PROMPT | COMMAND" in run(binary, env, "--help").stdout
+    # the help carried inside the binary (80+ columns) and Typer's at a narrow width are both
+    # exactly what the installed loomex prints
+    from cli_support import loomex_bin
+    for columns in ("100", "60"):
+        e = {**env.env(), "COLUMNS": columns}
+        want = subprocess.run([loomex_bin(), "--help"], capture_output=True, text=True, env=e,
+                              timeout=60).stdout
+        got = subprocess.run([binary, "--help"], capture_output=True, text=True, env=e,
+                             timeout=60).stdout
+        assert got == want and "PROMPT | COMMAND" in got, columns
 
     p = run(binary, env, "What is 2+2?")
     assert p.returncode == 0 and "from **the binary**" in p.stdout

@@ -7,7 +7,8 @@ writable); later ones print that file. The file's name holds what the text depen
 terminal width Click formats for (``min(columns, 80) - 2``, at least 50), the loomex version
 and the size and modification time of app.py (which defines the tree) and of Typer's
 ``__init__.py``: any change to either gives a new name, so a stale text is never printed.
-Frozen binaries and unusual layouts have no such files and always render with Typer.
+The frozen binary carries the text rendered when it was built (at 80 columns and more, the
+width nearly every terminal and every pipe gets); unusual layouts render with Typer.
 """
 
 from __future__ import annotations
@@ -19,11 +20,22 @@ HELP_ARGS = (["--help"], ["-h"])
 _PREFIX = "root-help-"
 
 
+def _width() -> int:
+    import shutil  # the width exactly as Click's HelpFormatter computes it
+    return max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
+
+
 def cache_file() -> str | None:
     """Where the root help for this terminal width and this code is (or would be) kept;
-    None when it cannot be keyed (the binary, no Typer found on sys.path)."""
+    None when it cannot be keyed (no Typer found on sys.path). The frozen binary carries the
+    text scripts/build-binary rendered at its build for terminals of 80 columns and more
+    (``loomex_help/``); at other widths it renders with Typer."""
     if getattr(sys, "frozen", False):
-        return None
+        from .._version import __version__
+        base = getattr(sys, "_MEIPASS", None)
+        path = os.path.join(base, "loomex_help", f"{_PREFIX}{__version__}-{_width()}.txt") \
+            if base else None
+        return path if path and os.path.isfile(path) else None
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         app = os.stat(os.path.join(here, "app.py"))
@@ -33,8 +45,7 @@ def cache_file() -> str | None:
         return None
     if typer is None:
         return None
-    import shutil  # the width exactly as Click's HelpFormatter computes it
-    width = max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
+    width = _width()
     from .._version import __version__
     key = (f"{__version__}-{width}-{app.st_size}-{app.st_mtime_ns}-{typer.st_size}-"
            f"{typer.st_mtime_ns}")
