@@ -93,7 +93,7 @@ def test_an_http_image_url_is_passed_on_as_it_is():
 
 
 def test_the_size_caps_of_dash_a_and_dash_f(monkeypatch):
-    import loomex_cli.engine.file_blocks as attach
+    import loomex_cli.web.files as attach
     monkeypatch.setattr(attach, "PER_FILE", 10)
     monkeypatch.setattr(attach, "TOTAL", 15)
     monkeypatch.setattr(attach, "IMAGE_LIMIT", len(PNG_BYTES) - 1)

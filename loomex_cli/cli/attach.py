@@ -118,9 +118,8 @@ def check_history(messages: Any, resolved: Any) -> None:
     returned are not counted: such a model gets their descriptions (engine/loop.py)."""
     if resolved.accepts_images is not False:
         return
-    from ..engine.images import image_parts
-    n = sum(1 for m in messages or () if "tool_images" not in m.extra
-            for _ in image_parts(m.content))
+    from ..engine.images import user_images
+    n = user_images(messages)
     if n:
         raise CliError(f"{resolved.model} does not take images (the models.dev catalogue lists "
                        f"its input as text only), and this conversation holds {n} "

@@ -70,6 +70,13 @@ def image_parts(content: Any) -> Iterator[dict[str, Any]]:
                 yield p
 
 
+def user_images(messages: Any) -> int:
+    """How many images the user sent in ``messages`` (a tool's images, in the message the
+    loop adds after its results, are not counted: a text-only model gets their descriptions)."""
+    return sum(1 for m in messages or () if "tool_images" not in m.extra
+               for _ in image_parts(m.content))
+
+
 def human_size(n: int) -> str:
     if n < 1000:
         return f"{n} B"

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.file_blocks import (IMAGE_LIMIT, MAX_FILES, PER_FILE, TOTAL, file_block, label,
+                                  mib, sniff_image)
+
 #: media types read as text besides ``text/*``
 TEXT_TYPES = ("application/json",)
 
@@ -41,7 +44,6 @@ class Files:
         self.total = 0
 
     def add(self, part: dict[str, Any], where: str) -> None:
-        from ..engine.file_blocks import IMAGE_LIMIT, MAX_FILES, PER_FILE, TOTAL, sniff_image
         from ..engine.images import image_part, parse_data_url, url_part
         media, url, name = part.get("mediaType"), part.get("url"), part.get("filename")
         if not isinstance(media, str) or not isinstance(url, str):
@@ -70,14 +72,14 @@ class Files:
         payload = len(url) - url.find(",") - 1
         limit = IMAGE_LIMIT if image else PER_FILE
         if payload * 3 // 4 > limit + 2:
-            raise FileError(f"{shown}: over {_mib(limit)}; "
+            raise FileError(f"{shown}: over {mib(limit)}; "
                             f"{'images' if image else 'text files'} that big are not sent")
         got = parse_data_url(url)
         if got is None:
             raise FileError(f"{shown}: not a base64 data: URL")
         data = got[1]
         if len(data) > limit:
-            raise FileError(f"{shown}: over {_mib(limit)}; "
+            raise FileError(f"{shown}: over {mib(limit)}; "
                             f"{'images' if image else 'text files'} that big are not sent")
         if image:
             mime = sniff_image(data[:16])
@@ -93,10 +95,9 @@ class Files:
         except UnicodeDecodeError:
             raise FileError(f"{shown}: not UTF-8 text") from None
         if self.total + len(data) > TOTAL or len(self.blocks) >= MAX_FILES:
-            raise FileError(f"{shown}: one message takes at most {_mib(TOTAL)} of text in "
+            raise FileError(f"{shown}: one message takes at most {mib(TOTAL)} of text in "
                             f"{MAX_FILES} files")
         self.total += len(data)
-        from ..engine.file_blocks import file_block
         self.blocks.append(file_block(_label(name or "attachment"), body))
 
 
@@ -105,19 +106,13 @@ def check_images(messages: list[Any], accepts_images: bool | None, model: str = 
     (raises :class:`FileError`) before anything is sent. Unknown (None): sent."""
     if accepts_images is not False:
         return
-    from ..engine.images import image_parts
-    if any(next(image_parts(m.content), None) is not None for m in messages):
+    from ..engine.images import user_images
+    if user_images(messages):
         who = model or "this model"
         raise FileError(f"{who} does not take images (the models.dev catalogue lists its "
                         "input as text only); nothing was sent")
 
 
 def _label(name: str) -> str:
-    """A file name fit for ``path="..."`` and for an error (cli/attach.py's rule)."""
-    from ..engine.file_blocks import label
+    """A file name fit for ``path="..."`` and for an error (the rule of ``-f`` blocks)."""
     return label(name)[:200]
-
-
-def _mib(n: int) -> str:
-    from ..engine.file_blocks import mib
-    return mib(n)
