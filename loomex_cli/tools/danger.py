@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .bash_words import SAFE_TARGETS
 from .bash_wrappers import INTERPRETERS, exec_parts, real_command, unwrap
 from .paths import (PlaceDanger, holder_of, path_danger, places, protected_place,
-                    real_root)
+                    real_root, resolve_in)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bash_grammar import Analysis
@@ -172,8 +172,7 @@ class _Reads:
 
     def _judge(self, word: str) -> PlaceDanger | None:
         try:
-            p = os.path.expanduser(word.strip())
-            real = os.path.realpath(p if os.path.isabs(p) else os.path.join(self.rcwd, p))
+            real = resolve_in(word, self.rcwd)
         except (OSError, ValueError):
             return None
         why = protected_place(real, write=False, known=self.known)

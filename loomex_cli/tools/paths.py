@@ -73,10 +73,14 @@ def resolve_path(path: str, cwd: str) -> str:
     """``path`` as the kernel will find it: absolute against ``cwd``, ``~`` expanded,
     symlinks followed and ``..`` taken where the kernel takes it; the part that does not
     exist yet is appended to its deepest existing ancestor's real path."""
+    return resolve_in(path, os.path.realpath(os.path.expanduser(cwd)))
+
+
+def resolve_in(path: str, real_cwd: str) -> str:
+    """:func:`resolve_path` against a working directory already resolved (a caller checking
+    many paths resolves it once)."""
     p = os.path.expanduser(str(path).strip())
-    if not os.path.isabs(p):
-        p = os.path.join(os.path.realpath(os.path.expanduser(cwd)), p)
-    return os.path.realpath(p)
+    return os.path.realpath(p if os.path.isabs(p) else os.path.join(real_cwd, p))
 
 
 def inside(path: str, root: str) -> bool:
