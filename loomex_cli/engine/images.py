@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Any, Iterator
 
 #: tokens counted for one image in the context-size estimate (providers charge by pixel
@@ -92,6 +91,7 @@ def describe(part: Any) -> str:
     got = parse_data_url(url)
     if got is not None:
         mime, data = got
+        import hashlib
         return f"[image: {mime}, {human_size(len(data))}, sha256:{hashlib.sha256(data).hexdigest()[:12]}…]"
     if url.startswith(("http://", "https://")):
         return f"[image: {url if len(url) <= 200 else url[:199] + '…'}]"

@@ -17,8 +17,8 @@ context_steps.py; running a step's tool calls is tool_calls.py; judging a struct
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import ConfigError, ContextLengthError, ProviderError
@@ -152,7 +152,7 @@ def _start(agent: Agent, resolved: ResolvedModel,
     if ask_human == "terminal":
         ask_human = terminal_asker() if any(t.name == "human" for t in map(as_tool, agent.tools)) \
             else None
-    ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=uuid.uuid4().hex,
+    ctx = RunContext(agent=agent, messages=msgs, deps=context or {}, run_id=os.urandom(16).hex(),
                      ask_human=ask_human, approver=approver)
     sp = agent.system_prompt
     sp = sp(ctx) if callable(sp) else sp

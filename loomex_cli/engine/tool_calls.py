@@ -15,7 +15,6 @@ import contextvars
 import functools
 import inspect
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import telemetry
@@ -25,6 +24,8 @@ from .messages import Message, ToolCall
 from .tools import Tool, ToolError, format_result, validate
 
 if TYPE_CHECKING:  # loaded by the first step that calls a tool (a plain answer never does)
+    from concurrent.futures import ThreadPoolExecutor
+
     from .tool_images import Attached
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -35,6 +36,7 @@ TOOL_THREADS = 64
 def _executor() -> ThreadPoolExecutor:
     global _EXECUTOR
     if _EXECUTOR is None:
+        from concurrent.futures import ThreadPoolExecutor
         _EXECUTOR = ThreadPoolExecutor(TOOL_THREADS, thread_name_prefix="loomex-tool")
     return _EXECUTOR
 

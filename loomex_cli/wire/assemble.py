@@ -11,7 +11,7 @@ ids (a unique one is invented); usage in a ``choices: []`` chunk, in the finish 
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -210,7 +210,7 @@ class Assembler:
             if not call.started and call.name:
                 call.started = True
                 if not call.id:  # invent it now, so every event names the same id
-                    call.id = "call_" + uuid.uuid4().hex[:24]
+                    call.id = "call_" + os.urandom(12).hex()
                     call.invented = True
                 self.emitted = True
                 self.on_tool_start(call.index, call.id, call.name)
@@ -236,7 +236,7 @@ class Assembler:
         calls = []
         for c in self._calls:
             if not c.id:
-                c.id = "call_" + uuid.uuid4().hex[:24]
+                c.id = "call_" + os.urandom(12).hex()
             calls.append(AssembledCall(c.index, c.id, c.name, "".join(c.args)))
         return Assembled(
             content="".join(self._text) if self._text else None,
