@@ -44,11 +44,14 @@ def _new_client(tls: bool = True) -> Any:
     if not tls and _no_ca_context is None:
         import ssl
         _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts nothing
+    from .net import Transport
+    context = _ssl_context if tls else _no_ca_context
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD)
     return httpx2.AsyncClient(
         timeout=httpx2.Timeout(connect=connect_timeout(), read=idle_timeout(), write=60.0,
                                pool=None),
-        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD),
-        follow_redirects=True, verify=_ssl_context if tls else _no_ca_context,
+        limits=limits, follow_redirects=True, verify=context,  # (proxies' own transports)
+        transport=Transport(context, limits),
     )
 
 
