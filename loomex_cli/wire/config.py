@@ -26,8 +26,19 @@ from .errors import ConfigError
 def config_dir() -> Path:
     env = os.environ.get("LOOMEX_CONFIG_DIR")
     if env:
-        return Path(env).expanduser()
+        return _env_dir(env)
     return _platform_dir("config")
+
+
+_env_dirs: dict[str, Path] = {}
+
+
+def _env_dir(value: str) -> Path:
+    """``Path(value).expanduser()``, remembered: every agent run finds its config this way."""
+    found = _env_dirs.get(value)
+    if found is None:
+        found = _env_dirs[value] = Path(value).expanduser()
+    return found
 
 
 def data_dir() -> Path:
@@ -62,12 +73,22 @@ def _platform_dir(kind: str) -> Path:
     return found
 
 
+_files: dict[tuple[Path, str], Path] = {}
+
+
 def config_path() -> Path:
-    return config_dir() / "config.toml"
+    return _file(config_dir(), "config.toml")
 
 
 def keys_path() -> Path:
-    return config_dir() / "keys.toml"
+    return _file(config_dir(), "keys.toml")
+
+
+def _file(folder: Path, name: str) -> Path:
+    found = _files.get((folder, name))
+    if found is None:
+        found = _files[(folder, name)] = folder / name
+    return found
 
 
 def read_toml(path: Path) -> dict[str, Any]:

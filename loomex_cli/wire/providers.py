@@ -205,9 +205,15 @@ def _seconds(table: dict[str, Any], config: dict[str, Any], key: str) -> float |
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
+#: URLs check_base_url passed (it is a pure function of the URL; every run checks its route)
+_good_urls: set[str] = set()
+
+
 def check_base_url(url: str, where: str) -> None:
     """A ConfigError (exit 3, never retried) for a URL that cannot be an OpenAI-compatible
     endpoint: a scheme other than http/https, no host, a port outside 1-65535."""
+    if url in _good_urls:
+        return
     from urllib.parse import urlsplit
     try:
         parts = urlsplit(url)
@@ -225,3 +231,5 @@ def check_base_url(url: str, where: str) -> None:
         raise ConfigError(f"{where}: {shown!r} has no valid host")
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"{where}: {shown!r} has port {port}, outside 1-65535")
+    if len(_good_urls) < 1000:
+        _good_urls.add(url)
