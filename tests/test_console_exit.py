@@ -1,5 +1,5 @@
-"""The console entry ends the process without the interpreter's teardown (``__main__.leave``)
-and pauses the cycle collector during start-up (``pause_collector``): what a command wrote,
+"""The console entry ends the process without the interpreter's teardown (``lifecycle.leave``)
+and a one-shot pauses the cycle collector while it starts (``pause_collector``): what a command wrote,
 the atexit handlers and the exit status all survive, and work in another thread is waited
 for."""
 
@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-PRELUDE = "import atexit, sys\nfrom loomex_cli import __main__ as entry\n"
+PRELUDE = ("import atexit, sys\nfrom loomex_cli import __main__ as main_module\n"
+           "from loomex_cli.cli import lifecycle as entry\n")
 
 
 def run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,13 +41,24 @@ def test_leave_waits_for_a_running_non_daemon_thread(tmp_path):
     assert done.read_text() == "written"  # os._exit would have killed the thread first
 
 
+def test_leave_skips_the_teardown_even_after_a_thread_pool_ran():
+    """An idle executor worker (asyncio's host name lookups leave one) is stopped as Python's
+    own exit stops it, and the teardown (which would run __del__ here) is still skipped."""
+    p = run("from concurrent.futures import ThreadPoolExecutor\n"
+            "pool = ThreadPoolExecutor(2)\npool.submit(print, 'work ran').result()\n"
+            "class Noisy:\n    def __del__(self):\n        print('teardown ran')\n"
+            "keep = Noisy()\nentry.leave(4)\n")
+    assert p.returncode == 4, p.stderr
+    assert p.stdout == "work ran\n"
+
+
 def test_the_console_entry_leaves_through_leave_and_a_caller_keeps_its_system_exit():
     p = run("atexit.register(lambda: print('atexit ran'))\n"
             "entry.leave = lambda code: (print('leave', code), sys.exit(code))\n"
             "sys.argv = ['loomex', 'no-such-command-word', '--no-such-flag']\n"
-            "try:\n    entry.main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "try:\n    main_module.main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    print('caller got', e.code)\n"
-            "entry.main()\n")
+            "main_module.main()\n")
     assert p.stdout.splitlines() == ["caller got 2", "leave 2", "atexit ran"], p.stderr
     assert p.returncode == 2
 

@@ -95,6 +95,8 @@ def main(args: list[str]) -> NoReturn:
     if fields is None:
         from .app import main as typer_main
         typer_main(args)
+    from .lifecycle import pause_collector
+    pause_collector()
     code: Any = 0
     try:
         from .options import RunOptions
