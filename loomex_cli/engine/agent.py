@@ -46,6 +46,7 @@ class RunContext:
 
 @dataclass(slots=True)
 class StepInfo:
+    """One finished step, as ``Agent.on_step`` sees it."""
     step: int
     message: Message
     tool_results: list[Message]

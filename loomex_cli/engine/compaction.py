@@ -84,6 +84,7 @@ class Tracker:
 
 @dataclass(slots=True)
 class Compacted:
+    """The messages after a compaction, with its token counts and what was removed and kept."""
     messages: list[Message]
     tokens_before: int
     tokens_after: int

@@ -44,6 +44,7 @@ def title_of(message: Message) -> str | None:
 
 @dataclass(slots=True)
 class ConversationMeta:
+    """A saved conversation's metadata (the messages are stored apart)."""
     id: str
     created_at: str
     updated_at: str

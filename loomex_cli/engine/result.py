@@ -29,6 +29,7 @@ def add_usage(total: dict[str, Any], usage: dict[str, Any] | None) -> None:
 
 @dataclass(slots=True)
 class RunResult:
+    """What a run produced: the conversation, steps, usage, cost and why it ended."""
     messages: list[Message]
     steps: int = 0
     usage: dict[str, Any] = field(default_factory=dict)

@@ -34,6 +34,7 @@ _KEYS = {"command", "args", "env", "cwd", "url", "headers", "timeout", "enabled"
 
 @dataclass
 class ServerConfig:
+    """One MCP server: a command to start (stdio) or a URL (HTTP)."""
     name: str
     command: str | None = None
     args: list[str] = field(default_factory=list)
@@ -61,6 +62,7 @@ class ServerConfig:
 
 @dataclass
 class McpSettings:
+    """The MCP servers configured for a run, and how their tools are used."""
     servers: dict[str, ServerConfig] = field(default_factory=dict)
     tools_default: list[str] = field(default_factory=list)
     trust_annotations: bool = False

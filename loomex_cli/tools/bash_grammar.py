@@ -58,6 +58,7 @@ _parser_obj: Any = None
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
+    """What a bash line will run: its commands, its redirections, and why it is not plain."""
     commands: tuple[SimpleCommand, ...]
     #: (operator, target value or None) of every redirection anywhere
     redirects: tuple[tuple[str, str | None], ...]

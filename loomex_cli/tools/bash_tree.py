@@ -20,6 +20,7 @@ _REDIR_OP = re.compile(r"\{?[A-Za-z0-9_]*\}?(&>>|&>|>>|>&|>\||<>|<&|<<<|<<-|<<|<
 
 @dataclass(frozen=True, slots=True)
 class SimpleCommand:
+    """One simple command of a bash line, as bash will run it."""
     #: each word's value, None where bash computes it when the line runs
     words: tuple[str | None, ...]
     #: each word as shown and matched by rules: the value, quoted when needed

@@ -40,6 +40,7 @@ class NotPlain(Exception):
 
 @dataclass(slots=True)
 class Tok:
+    """One token of a bash line: a word, a redirection or an operator."""
     kind: str                 # "w" word, "r" redirection, "op" operator ("&&", "||", "|", ";")
     start: int
     end: int

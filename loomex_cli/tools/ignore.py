@@ -91,6 +91,7 @@ def compile_path_glob(pattern: str) -> re.Pattern[str]:
 
 @dataclass(slots=True, frozen=True)
 class Rule:
+    """One ``.gitignore`` rule, compiled."""
     pattern: str
     regex: re.Pattern[str]
     negated: bool

@@ -76,6 +76,7 @@ class ApprovalRequest:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalAnswer:
+    """The person's answer to an approval question."""
     choice: Choice
     #: told to the model when the choice is "no"
     reason: str = ""
@@ -112,6 +113,7 @@ def normalize_rules(rules: dict[str, Any] | None) -> dict[str, dict[str, list[st
 
 @dataclass
 class _Subject:
+    """What a rule is matched against: a command line or a path."""
     kind: str
     value: str
     rel: str | None = None          # path kind: relative to the root, when inside it

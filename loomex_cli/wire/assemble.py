@@ -22,6 +22,7 @@ Handler = Callable[..., None]
 
 @dataclass(slots=True)
 class AssembledCall:
+    """One tool call of an assistant turn, its arguments joined."""
     index: int
     id: str
     name: str

@@ -16,6 +16,7 @@ NOT_LISTED = "-"
 
 @dataclass(frozen=True, slots=True)
 class Preset:
+    """A built-in provider: its URL, its key's variable and its quirks."""
     base_url: str
     key_env: str | None  # None: a local server that needs no key
     #: send ``stream_options: {include_usage: true}`` (some servers reject it)

@@ -24,6 +24,7 @@ from .provider_table import LOCAL_PROVIDERS, PRESETS, Preset  # noqa: F401  (re-
 
 @dataclass(slots=True)
 class Route:
+    """Where a model's requests go: the provider, the URL, the key and the provider's quirks."""
     provider: str
     model: str
     base_url: str

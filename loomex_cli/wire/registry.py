@@ -76,6 +76,7 @@ class ModelInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProviderEntry:
+    """A provider in the models.dev catalog."""
     id: str
     name: str
     npm: str

@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """How often, and how long apart, a failed provider call is tried again."""
     #: tries in all, the first one included
     max_attempts: int = 3
     base_delay: float = 1.0
