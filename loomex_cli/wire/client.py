@@ -44,15 +44,24 @@ def _new_client(tls: bool = True) -> Any:
     if not tls and _no_ca_context is None:
         import ssl
         _no_ca_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and trusts nothing
-    from .net import Transport
     context = _ssl_context if tls else _no_ca_context
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=_CLIENT_LOAD)
     return httpx2.AsyncClient(
         timeout=httpx2.Timeout(connect=connect_timeout(), read=idle_timeout(), write=60.0,
                                pool=None),
-        limits=limits, follow_redirects=True, verify=context,  # (proxies' own transports)
-        transport=Transport(context, limits),
+        limits=limits, follow_redirects=True, verify=context,
+        transport=_transport(context, limits),
     )
+
+
+def _transport(context: Any, limits: Any) -> Any:
+    """loomex's HTTP/1.1 transport (http11.py); None, httpx2's own, when a proxy is set
+    (``$HTTPS_PROXY``...): httpx2 reads the proxy settings only for its own transport."""
+    from urllib.request import getproxies  # what httpx2 reads them with (loaded by it anyway)
+    if getproxies():
+        return None
+    from .http11 import Transport
+    return Transport(context, limits)
 
 
 class _Pool:

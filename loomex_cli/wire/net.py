@@ -1,17 +1,12 @@
-"""The sockets under loomex's HTTP clients: httpcore2's network backend written on asyncio's
-own transports, instead of the AnyIO backend httpcore2 picks by itself.
+"""One TCP (or TLS) connection on asyncio's own transports, for the HTTP/1.1 transport
+(http11.py).
 
-The AnyIO backend wraps every read and write in a cancel scope (``anyio.fail_after``: the
-current task looked up, a scope entered and left, exceptions mapped through a context
-manager) and reads through AnyIO's stream classes; on a loopback agent run that was about a
-tenth of the CPU. Here a connection is one :class:`asyncio.Protocol` that keeps what arrived
-in a list, and a read that has to wait sets one timer for its timeout. Behaviour is
-httpcore2's contract: ``read`` returns ``b""`` at the end, timeouts raise ReadTimeout /
-WriteTimeout / ConnectTimeout, a broken connection ReadError / WriteError / ConnectError,
-``get_extra_info`` answers ``ssl_object``, ``client_addr``, ``server_addr``, ``socket`` and
-``is_readable`` (an idle connection that the server closed or wrote to is not reused).
-
-Proxied connections (``$HTTPS_PROXY``) are httpx2's own transports and keep AnyIO.
+A connection is one :class:`asyncio.Protocol` that keeps what arrived in a list; a read that
+has to wait sets one timer for its timeout. Reading is paused while more than
+``_HIGH_WATER`` bytes are held unread, and writing waits while asyncio's buffer is full.
+Errors are Python's own: ``TimeoutError`` for a timeout, ``ConnectionError`` for a connection
+that broke, ``OSError`` (``ssl.SSLError`` among them) from :func:`connect`; http11.py says
+them in httpx2's terms.
 """
 
 from __future__ import annotations
@@ -19,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import select
 import ssl
-from typing import Any, Iterable
-
-import httpcore2
-import httpx2
+from typing import Any
 
 #: bytes held unread before the socket is no longer read (the reader is behind)
 _HIGH_WATER = 256 * 1024
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
 
 
 def _readable(sock: Any) -> bool:
@@ -40,13 +37,21 @@ def _readable(sock: Any) -> bool:
     return bool(p.poll(0))
 
 
-def _expire(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
+async def connect(host: str, port: int, ssl_context: ssl.SSLContext | None,
+                  timeout: float | None) -> "Stream":
+    """A connection to ``host:port`` (TLS with ``ssl_context``: verified against ``host``),
+    within ``timeout`` seconds (TimeoutError), else OSError."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        _, stream = await loop.create_connection(
+            lambda: Stream(loop), host, port, ssl=ssl_context,
+            server_hostname=host if ssl_context is not None else None,
+            ssl_handshake_timeout=timeout if ssl_context is not None else None)
+    return stream
 
 
-class _Stream(asyncio.Protocol, httpcore2.AsyncNetworkStream):
-    """One connection: the protocol asyncio feeds, and the stream httpcore2 reads."""
+class Stream(asyncio.Protocol):
+    """One connection: the protocol asyncio feeds, and the reads and writes of its user."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -100,16 +105,16 @@ class _Stream(asyncio.Protocol, httpcore2.AsyncNetworkStream):
         if r is not None and not r.done():
             r.set_result(None)
 
-    # -- httpcore2.AsyncNetworkStream --------------------------------------------------
+    # -- its user ------------------------------------------------------------------------
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+    async def read(self, max_bytes: int, timeout: float | None) -> bytes:
+        """Up to ``max_bytes`` (waiting at most ``timeout`` s for the first), ``b""`` at the
+        end; ConnectionError when the connection broke."""
         if not self.chunks and not self.eof and not self.closed:
             fut = self.reader = self.loop.create_future()
             timer = self.loop.call_later(timeout, _expire, fut) if timeout is not None else None
             try:
                 await fut
-            except TimeoutError:
-                raise httpcore2.ReadTimeout("timed out reading from the server") from None
             finally:
                 self.reader = None
                 if timer is not None:
@@ -127,117 +132,45 @@ class _Stream(asyncio.Protocol, httpcore2.AsyncNetworkStream):
                 self.transport.resume_reading()
             return data
         if self.lost is not None:
-            raise httpcore2.ReadError(str(self.lost) or type(self.lost).__name__)
+            raise ConnectionError(str(self.lost) or type(self.lost).__name__)
         return b""  # the end of the stream
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
+    async def write(self, data: bytes, timeout: float | None) -> None:
+        """Hands ``data`` to the transport; waits (at most ``timeout`` s) while its buffer is
+        full. ConnectionError when the connection is closed."""
         if self.closed or self.transport.is_closing():
-            raise httpcore2.WriteError("the connection is closed")
-        self.transport.write(buffer)
+            raise ConnectionError("the connection is closed")
+        self.transport.write(data)
         w = self.writer
         if w is None:
             return
         timer = self.loop.call_later(timeout, _expire, w) if timeout is not None else None
         try:
             await asyncio.shield(w)
-        except TimeoutError:
-            raise httpcore2.WriteTimeout("timed out writing to the server") from None
         finally:
             if timer is not None:
                 timer.cancel()
         if self.closed:
-            raise httpcore2.WriteError(str(self.lost or "the connection was closed"))
+            raise ConnectionError(str(self.lost or "the connection was closed"))
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore2.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                self.transport = await self.loop.start_tls(
-                    self.transport, self, ssl_context, server_hostname=server_hostname,
-                    ssl_handshake_timeout=timeout)
-        except TimeoutError:
-            await self.aclose()
-            raise httpcore2.ConnectTimeout("timed out during the TLS handshake") from None
-        except (OSError, ssl.SSLError) as e:  # ssl.SSLError is an OSError: one message
-            await self.aclose()
-            raise httpcore2.ConnectError(str(e) or type(e).__name__) from None
-        return self
+    def is_readable(self) -> bool:
+        """For an idle connection: something arrived, or it was closed (not to be reused)."""
+        t = self.transport
+        return bool(self.chunks) or self.eof or self.closed or t is None or \
+            t.is_closing() or _readable(t.get_extra_info("socket"))
 
     def get_extra_info(self, info: str) -> Any:
+        """httpcore's names: ``ssl_object``, ``client_addr``, ``server_addr``, ``socket``,
+        ``is_readable``."""
+        if info == "is_readable":
+            return self.is_readable()
         t = self.transport
-        if info == "is_readable":  # an idle connection that got data or was closed
-            return bool(self.chunks) or self.eof or self.closed or t is None or \
-                t.is_closing() or _readable(t.get_extra_info("socket"))
         if t is None:
             return None
-        if info == "ssl_object":
-            return t.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return t.get_extra_info("sockname")
-        if info == "server_addr":
-            return t.get_extra_info("peername")
-        if info == "socket":
-            return t.get_extra_info("socket")
-        return None
-
-
-class AsyncioBackend(httpcore2.AsyncNetworkBackend):
-    """httpcore2's network backend on asyncio transports (see the module's docstring)."""
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None,
-                          ) -> httpcore2.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                _, stream = await loop.create_connection(
-                    lambda: _Stream(loop), host, port,
-                    local_addr=(local_address, 0) if local_address else None)
-        except TimeoutError:
-            raise httpcore2.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as e:
-            raise httpcore2.ConnectError(str(e) or type(e).__name__) from None
-        _set_options(stream, socket_options)
-        return stream
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None,
-                                  ) -> httpcore2.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                _, stream = await loop.create_unix_connection(lambda: _Stream(loop), path)
-        except TimeoutError:
-            raise httpcore2.ConnectTimeout(f"timed out connecting to {path}") from None
-        except OSError as e:
-            raise httpcore2.ConnectError(str(e) or type(e).__name__) from None
-        _set_options(stream, socket_options)
-        return stream
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-def _set_options(stream: _Stream, options: Iterable[Any] | None) -> None:
-    sock = stream.get_extra_info("socket")
-    for option in options or ():
-        sock.setsockopt(*option)
-
-
-class Transport(httpx2.AsyncHTTPTransport):
-    """httpx2's HTTP transport over :class:`AsyncioBackend`: the same connection pool
-    (httpcore2's, public arguments), request and response handling and error mapping, which
-    it inherits; only the pool is built here, with the backend."""
-
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx2.Limits) -> None:
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, network_backend=AsyncioBackend())
+        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
+        return t.get_extra_info(name) if name in ("ssl_object", "sockname", "peername",
+                                                  "socket") else None

@@ -1,6 +1,7 @@
-"""wire/net.py, httpcore2's network backend on asyncio transports, against real servers on
-127.0.0.1: plain and TLS connections, keep-alive reuse, a kept-alive connection the server
-closed, flow control both ways, and every failure mapped to httpx2's exceptions."""
+"""wire/http11.py (loomex's HTTP/1.1 transport on h11) and wire/net.py (its asyncio
+connections), against real servers on 127.0.0.1: plain and TLS connections, keep-alive reuse
+and its limits, a kept-alive connection the server closed, bodies of every framing, flow
+control both ways, and every failure mapped to httpx2's exceptions."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ import httpx2
 import pytest
 
 from loomex_cli.wire import client as wire_client
-from loomex_cli.wire.net import _HIGH_WATER, AsyncioBackend, Transport, _Stream
+from loomex_cli.wire.http11 import Transport
+from loomex_cli.wire.net import _HIGH_WATER, Stream
 
 LIMITS = httpx2.Limits(max_connections=10, max_keepalive_connections=5)
 
 
-def client(context: ssl.SSLContext | None = None, **kw) -> httpx2.AsyncClient:
+def client(context: ssl.SSLContext | None = None, limits: httpx2.Limits = LIMITS,
+           **kw) -> httpx2.AsyncClient:
     context = context or ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    return httpx2.AsyncClient(transport=Transport(context, LIMITS), **kw)
+    return httpx2.AsyncClient(transport=Transport(context, limits), **kw)
 
 
 class Server:
@@ -69,15 +72,26 @@ def response(body: bytes, status: str = "200 OK") -> bytes:
             "content-type: text/plain\r\n\r\n").encode() + body
 
 
-def test_the_shared_clients_use_this_backend():
+def test_the_shared_clients_use_it_and_a_one_shot_never_loads_httpcore2(replay, tmp_path):
     async def main():
         c = wire_client._new_client(tls=False)
         try:
             assert isinstance(c._transport, Transport)
-            assert isinstance(c._transport._pool._network_backend, AsyncioBackend)
         finally:
             await c.aclose()
     asyncio.run(main())
+    from cli_support import CliEnv
+    from replay_server import Reply
+    name, url = replay.new_script([Reply.text("ok")], prefix="http11")
+    code = ("import sys\nfrom loomex_cli.__main__ import main\n"
+            "try:\n    main(['hi'])\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write('LOADED=' + str(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('httpcore2', 'anyio'))))\n")
+    env = {k: v for k, v in CliEnv(tmp_path, url).env().items()
+           if not k.lower().endswith("_proxy")}  # a proxy would take httpx2's own transport
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.stdout == "ok\n" and "LOADED=[]" in p.stderr, p.stderr
 
 
 def test_requests_reuse_one_connection_and_a_closed_idle_one_is_replaced():
@@ -106,12 +120,12 @@ def test_a_big_body_read_slowly_is_held_back_and_arrives_whole():
 
     async def main():
         held = []
-        real = _Stream.data_received
+        real = Stream.data_received
 
         def spy(self, data):
             real(self, data)
             held.append((self.held, self.paused))
-        _Stream.data_received = spy
+        Stream.data_received = spy
         try:
             async with Server(handler) as srv, client() as c:
                 async with c.stream("GET", srv.url + "/big") as r:
@@ -121,7 +135,7 @@ def test_a_big_body_read_slowly_is_held_back_and_arrives_whole():
                         await asyncio.sleep(0.001)  # a slow reader
                 assert hashlib.sha256(got).digest() == hashlib.sha256(blob).digest()
         finally:
-            _Stream.data_received = real
+            Stream.data_received = real
         assert any(paused for _, paused in held)  # reading was paused at least once
         assert max(n for n, _ in held) < _HIGH_WATER + 512 * 1024  # and never ran far ahead
     asyncio.run(main())
@@ -183,6 +197,123 @@ def test_a_cancelled_read_leaves_the_client_usable():
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert (await c.get(srv.url + "/next")).text == "fine"
+    asyncio.run(main())
+
+
+def test_every_body_framing_and_connection_close():
+    chunked = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    until_close = b"HTTP/1.0 200 OK\r\n\r\nread until the end"
+    closing = (b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nbye")
+    informational = b"HTTP/1.1 100 Continue\r\n\r\n" + response(b"after 100")
+
+    async def handler(method, path, body):
+        if path == "/chunked":
+            return chunked, False
+        if path == "/old":
+            return until_close, True
+        if path == "/closing":
+            return closing, True
+        if path == "/100":
+            return informational, False
+        if path == "/empty":
+            return b"HTTP/1.1 204 No Content\r\n\r\n", False
+        if method == "HEAD":  # the length a GET would get, and no body
+            return b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n", False
+        return response(b"x" * 10), False
+
+    async def main():
+        async with Server(handler) as srv, client() as c:
+            assert (await c.get(srv.url + "/chunked")).text == "hello world"
+            assert (await c.head(srv.url + "/head")).content == b""  # length 10, no body
+            assert (await c.get(srv.url + "/empty")).status_code == 204
+            assert (await c.get(srv.url + "/100")).text == "after 100"
+            assert srv.connections == 1  # all on one kept-alive connection
+            assert (await c.get(srv.url + "/old")).text == "read until the end"
+            assert (await c.get(srv.url + "/closing")).text == "bye"
+            assert (await c.get(srv.url + "/chunked")).text == "hello world"
+            assert srv.connections == 3  # neither closing one was reused
+    asyncio.run(main())
+
+
+def test_pool_limits_wait_evict_and_time_out():
+    gate = asyncio.Event
+
+    async def main():
+        release = gate()
+
+        async def handler(method, path, body):
+            if path == "/held":
+                await release.wait()
+            return response(path.encode()), False
+
+        one = httpx2.Limits(max_connections=1, max_keepalive_connections=1)
+        async with Server(handler) as srv, Server(handler) as other, client(limits=one) as c:
+            first = asyncio.ensure_future(c.get(srv.url + "/held"))
+            await asyncio.sleep(0.05)
+            second = asyncio.ensure_future(c.get(srv.url + "/queued"))
+            await asyncio.sleep(0.05)
+            assert not second.done()  # waiting for the only connection
+            with pytest.raises(httpx2.PoolTimeout):
+                await c.get(srv.url + "/late", timeout=httpx2.Timeout(5, pool=0.1))
+            release.set()
+            assert (await first).text == "/held" and (await second).text == "/queued"
+            assert srv.connections == 1  # the waiting request reused it
+            assert (await c.get(other.url + "/elsewhere")).text == "/elsewhere"
+            assert other.connections == 1  # the idle one was closed to make room
+            assert c._transport._open == 1
+    asyncio.run(main())
+
+
+def test_idle_connections_expire_and_only_so_many_are_kept():
+    async def handler(method, path, body):
+        await asyncio.sleep(0.05)
+        return response(b"ok"), False
+
+    async def main():
+        limits = httpx2.Limits(max_connections=10, max_keepalive_connections=1,
+                               keepalive_expiry=0.2)
+        async with Server(handler) as srv, client(limits=limits) as c:
+            await asyncio.gather(*(c.get(srv.url + f"/{i}") for i in range(3)))
+            assert srv.connections == 3
+            assert c._transport._idle_count == 1 and c._transport._open == 1
+            await c.get(srv.url + "/reused")
+            assert srv.connections == 3
+            await asyncio.sleep(0.4)
+            await c.get(srv.url + "/expired")
+            assert srv.connections == 4
+    asyncio.run(main())
+
+
+def test_an_early_answer_to_an_upload_is_read():
+    """A server that refuses a body without reading it (413, then closes): the client gets
+    the answer, not a write error."""
+    async def refuse(method, path, body):
+        return response(b"too large", "413 Payload Too Large"), True
+
+    async def main():
+        async with Server(refuse, read_body=False) as srv, client() as c:
+            r = await c.post(srv.url + "/up", content=b"x" * (32 * 1024 * 1024))
+            assert r.status_code == 413 and r.text == "too large"
+    asyncio.run(main())
+
+
+def test_an_http_proxy_from_the_environment_is_used(monkeypatch):
+    """$HTTP_PROXY still works: httpx2 sends such requests through its own proxy transport."""
+    async def proxy(method, path, body):
+        return response(f"proxied {method} {path}".encode()), False
+
+    async def main():
+        async with Server(proxy) as srv:
+            monkeypatch.setenv("HTTP_PROXY", srv.url)
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            monkeypatch.delenv("no_proxy", raising=False)
+            c = wire_client._new_client(tls=False)
+            try:
+                r = await c.get("http://provider.invalid/v1/models")
+            finally:
+                await c.aclose()
+            assert r.text == "proxied GET http://provider.invalid/v1/models"
     asyncio.run(main())
 
 
