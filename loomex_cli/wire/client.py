@@ -67,9 +67,10 @@ def _transport(context: Any, limits: Any) -> Any:
 class _Pool:
     """The HTTP clients of one event loop (keep-alive, pooled).
 
-    httpcore checks every pooled connection of a client on each request (idle ones with a
-    socket poll), so a single client's cost per request grows with the number of connections:
-    with hundreds of concurrent runs that dominates. A request goes to the first client with
+    One client's cost per request grows with the requests it has in flight: at 100
+    concurrent agent runs one client took 1.3x the CPU per run of several (measured with
+    scripts/bench_agents.py; under httpcore's pool, which polled every pooled connection on
+    each request, far more). A request goes to the first client with
     fewer than ``_CLIENT_LOAD`` requests in flight; another client is made only when all are
     that busy (up to ``_MAX_CLIENTS``, then the least busy one). At low concurrency this is
     one client, as before."""
