@@ -15,6 +15,8 @@ Keys typed while no prompt is on screen (at start-up, while an answer streams or
 are not echoed and go to the next prompt as if typed there (Enter typed ahead sends); Ctrl-D
 typed while an answer streams is dropped, Ctrl-C drops what was typed ahead, and a question
 never takes keys typed before it (typeahead.py).
+
+A line that starts with / is a slash command (/help lists them; repl_commands.py has them).
 """
 
 from __future__ import annotations
@@ -22,38 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from pathlib import Path
 from typing import Any, Iterator
 
 from ..engine.messages import Message
 from ..engine.result import add_usage
 from ..errors import LoomexError
 from .exits import CliError, say
+from .repl_commands import COMMANDS, run_command
 from .saving import drop_unanswered
 from .setup import Setup, stdout_is_tty
-
-COMMANDS = {
-    "/help": "show this help",
-    "/model": "/model NAME: switch model (Tab completes; no NAME: show it)",
-    "/tools": "/tools LIST: tools to offer, e.g. bash,grep or all or none",
-    "/system": "/system TEXT: replace the system prompt (no TEXT: show it)",
-    "/role": "/role NAME: use [roles.NAME] of config.toml (no NAME: list the roles)",
-    "/context": "the AGENTS.md files in the system prompt: path, size, cut or not",
-    "/effort": "/effort LEVEL: reasoning effort (minimal..high, default; no LEVEL: show it)",
-    "/retry": "send the last message again (after an error, or for another answer)",
-    "/file": "/file PATH|DIR|GLOB: add text files to your next message (or @path in it)",
-    "/edit": "write the next message in $EDITOR (Ctrl-X Ctrl-E does it at the prompt)",
-    "/clear": "start a new conversation (and reset /usage)",
-    "/usage": "tokens used in this conversation",
-    "/compact": "/compact [INSTRUCTIONS]: summarise the older part now (kept in full on disk)",
-    "/save": "/save FILE: write the conversation as Markdown",
-    "/mcp": "MCP servers: state and tools (/tools NAME__* offers them)",
-    "/exit": "leave (Ctrl-D does too)",
-}
-#: keys worth knowing, for /help
-KEYS = ("Enter sends · Esc-Enter new line · Ctrl-R search history · Ctrl-X Ctrl-E edit in "
-        "$EDITOR · Ctrl-C stop the answer · Ctrl-D leave")
-
 
 def run_repl(opts: Any) -> int:
     from .stdin import stdin_kind
@@ -124,7 +103,7 @@ class Repl:
 
     async def _main(self) -> int:
         from ..engine.session import AgentHandle
-        self.handle = AgentHandle(self.setup.agent(), self._fresh(), approver=self.approver,
+        self.handle = AgentHandle(self.setup.agent(), self.fresh(), approver=self.approver,
                                   ask_human=self.ask_human)
         from .repl_prompt import make_session
         session = make_session(COMMANDS, self.setup)
@@ -170,16 +149,8 @@ class Repl:
             if not text:
                 continue
             if text.startswith("/") and not text.startswith("//"):
-                try:
-                    action = self.command(text)
-                    if action == "exit":
-                        break
-                    if action == "compact":
-                        await self._stoppable(self.compact(text.partition(" ")[2].strip() or None))
-                    elif action == "retry":
-                        await self.turn(self.last_text, self.last_content)
-                except (CliError, LoomexError) as e:
-                    say(str(e))
+                if await run_command(self, text):
+                    break
                 continue
             await self.turn(text[1:] if text.startswith("//") else text)
 
@@ -243,20 +214,6 @@ class Repl:
         elif result is not None and result.finish_reason == "max_steps":
             say(f"stopped at the step limit ({agent.max_steps}); say 'go on' to continue")
 
-    async def _stoppable(self, work: Any) -> None:
-        """A slash command's model call (/compact) that Ctrl-C stops, as it stops an answer."""
-        import signal
-        from .interrupt import on_interrupt
-        task = asyncio.ensure_future(work)
-        with self.ahead.answer(), on_interrupt(task.cancel, (signal.SIGINT,)) as caught:
-            try:
-                await task
-            except asyncio.CancelledError:
-                if caught.signum is None:
-                    raise
-                self.ahead.drop()
-                say("interrupted; the conversation is kept as it was")
-
     @contextlib.contextmanager
     def _asking(self) -> Iterator[None]:
         """A question on the terminal: the answer's output held back, the terminal cooked,
@@ -271,150 +228,11 @@ class Repl:
     def messages(self) -> list[Message]:
         return self.handle.get_messages()
 
-    async def compact(self, instructions: str | None) -> None:
-        """/compact: the older part of the conversation becomes a summary written by the
-        model; the saved history on disk keeps every message."""
-        from ..engine import compaction
-        msgs = self.messages  # a copy: the conversation changes only if this is smaller
-        spent: dict[str, Any] = {}
-        done = await compaction.fit(self.setup.agent(), self.setup.resolved, msgs,
-                                    compaction.Tracker(), lambda u: add_usage(spent, u),
-                                    force=True, instructions=instructions,
-                                    metadata={"source": "/compact"})
-        if done is None:
-            print("nothing to compact yet")
-            return
-        add_usage(self.usage, spent)
-        if done.tokens_after >= done.tokens_before:
-            print(f"compacting would not make the context smaller (about "
-                  f"{done.tokens_before:,} → {done.tokens_after:,} tokens); the conversation "
-                  "is kept as it was")
-            return
-        self.handle.reset(msgs)
-        how = "summarised" if done.summarized else "dropped (no summary could be had)"
-        print(f"compacted: about {done.tokens_before:,} → {done.tokens_after:,} tokens "
-              f"(saved {done.tokens_before - done.tokens_after:,}); {done.removed} older "
-              f"messages {how}, {done.kept} kept")
-
-    def _fresh(self) -> list[Message]:
+    def fresh(self) -> list[Message]:
         """What a conversation starts from: the resumed one, or the system prompt."""
         if self.before is not None:
             return drop_unanswered(list(self.before.messages), saved=True)
         return [Message.system(self.setup.system)] if self.setup.system else []
-
-    # -- slash commands -----------------------------------------------------------------
-    def command(self, line: str) -> str | None:
-        cmd, _, arg = line.partition(" ")
-        arg = arg.strip()
-        if cmd in ("/exit", "/quit"):
-            return "exit"
-        if cmd == "/compact":
-            return "compact"
-        if cmd == "/retry":
-            if not self.last_text and self.last_content is None:
-                raise CliError("nothing to retry yet")
-            self._forget_last_exchange()
-            return "retry"
-        if cmd == "/help":
-            for name, text in COMMANDS.items():
-                print(f"  {name:<9} {text}")
-            print(f"  {KEYS}")
-        elif cmd == "/model":
-            if arg:
-                self.setup.set_model(arg)
-            from .announce import model_line
-            print(model_line(self.setup))
-        elif cmd == "/file":
-            from .repl_prompt import file_block
-            block, note = file_block(arg)
-            self.attached.append(block)
-            print(note)
-        elif cmd == "/edit":
-            from .repl_prompt import edit
-            with self.ahead.cooked():  # the editor has the terminal to itself
-                self.prefill = edit(arg).rstrip("\n")
-            if not self.prefill.strip():
-                print("nothing written; nothing to send")
-        elif cmd == "/tools":
-            if arg:
-                self.setup.set_tools("" if arg == "none" else arg)
-            print("tools: " + (", ".join(t.name for t in self.setup.tools) or "none"))
-        elif cmd == "/effort":
-            from ..wire.effort import EFFORTS
-            if arg and arg != "default" and arg not in EFFORTS:
-                raise CliError(f"/effort {arg}: use one of {', '.join(EFFORTS)}, or default")
-            if arg:
-                self.setup.opts.effort = None if arg == "default" else arg
-            chosen = self.setup.effort()
-            print(f"reasoning effort: {chosen.value or 'not sent'}"
-                  + (f" ({chosen.note})" if chosen.note else ""))
-        elif cmd == "/system":
-            if arg:
-                self.setup.base_system = arg
-                self.setup.system = self.setup.compose_system(arg)
-                self._new_system()
-            print(f"system: {self.setup.base_system}")
-            if self.setup.context_files:
-                print("  (+ the context files: /context lists them)")
-        elif cmd == "/role":
-            from .roles_view import role_lines
-            if arg:
-                before = self.setup.system
-                self.setup.set_role(arg)
-                if self.setup.system != before:
-                    self._new_system()
-            print("\n".join(role_lines(self.setup, listing=not arg)))
-        elif cmd == "/context":
-            from .context_view import context_lines, saved_prompt_lines
-            sent = next((m.content for m in self.messages if m.role == "system"), None)
-            if self.before is not None and sent != self.setup.system:  # resumed, as saved
-                print("\n".join(saved_prompt_lines(sent, self.setup.context_files)))
-            print("\n".join(context_lines(self.setup.context_files)))
-        elif cmd == "/clear":
-            self.before = None
-            self.handle.reset(self._fresh())
-            self.usage, self.turns, self.attached = {}, 0, []
-            if self.rec is not None:
-                self.rec.new()
-            print("a new conversation")
-        elif cmd == "/usage":
-            u = self.usage
-            print(f"{u.get('prompt_tokens', 0):,} in / {u.get('completion_tokens', 0):,} out "
-                  f"tokens over {self.turns} turns")
-        elif cmd == "/save":
-            if not arg:
-                raise CliError("/save FILE")
-            path = Path(arg).expanduser()
-            from ..engine.transcript import messages_markdown
-            text = messages_markdown(self.messages, "loomex conversation",
-                                     [f"- model: `{self.setup.model}`"])
-            path.write_text(text, encoding="utf-8")
-            print(f"saved to {path}")
-        elif cmd == "/mcp":
-            from .mcp_cmd import status_lines
-            print("\n".join(status_lines()))
-        else:
-            raise CliError(f"unknown command {cmd}; /help lists them "
-                           "(a message that starts with / : type //)")
-        return None
-
-    def _new_system(self) -> None:
-        """The conversation goes on under ``setup.system`` (/system, /role)."""
-        kept = [m for m in self.messages if m.role != "system"]
-        first = [Message.system(self.setup.system)] if self.setup.system else []
-        self.handle.reset([*first, *kept])
-        if self.rec is not None:
-            self.rec.new()  # the saved history cannot be rewritten: a new one
-
-    def _forget_last_exchange(self) -> None:
-        """/retry: the last message and what answered it leave the history that is sent
-        (the saved conversation keeps them)."""
-        msgs = self.messages
-        for i in range(len(msgs) - 1, -1, -1):
-            if msgs[i].role == "user" and "tool_images" not in msgs[i].extra:
-                if msgs[i].content == self.last_content:
-                    self.handle.reset(msgs[:i])
-                return
 
 
 def _last_user(messages: list[Message]) -> tuple[str, Any]:
