@@ -15,6 +15,9 @@ import pytest
 
 from cli_support import CliEnv
 from replay_server import Reply
+from test_calls_as_text import undefined_calls
+
+from loomex_cli.engine.store import Store
 
 KEYS = {"OPENAI_API_KEY": "sk-test-openai-1234567890", "OPENROUTER_API_KEY": "sk-or-test-123456"}
 CONCISE = "name str, age int: in years, tags list[str]"
@@ -37,10 +40,15 @@ def models_cache(fixtures_dir, tmp_path_factory):
 
 @pytest.fixture
 def cli(replay, tmp_path, models_cache):
-    """``cli(replies, config="")`` -> (env, run): ``run(*args)`` sends every provider to the
-    script; ``env.name`` reads what it received."""
-    def make(replies, config=""):
-        name, url = replay.new_script(replies, prefix="cli-so")
+    """``cli(replies, config="", strict=False)`` -> (env, run): ``run(*args)`` sends every
+    provider to the script (``strict``: :func:`refusing_undefined_tools`); ``env.name``
+    reads what it received."""
+    def make(replies, config="", strict=False):
+        if strict:
+            name = replay.unique_name("cli-so")
+            url = replay.responder(name, refusing_undefined_tools(replies))
+        else:
+            name, url = replay.new_script(replies, prefix="cli-so")
         env = CliEnv(tmp_path)
         (env.config / "config.toml").write_text("[retry]\nbase_delay = 0.01\n" + config)
         env.name = name
@@ -54,6 +62,28 @@ def cli(replay, tmp_path, models_cache):
 
 def bodies(replay, env):
     return [r.body for r in replay.requests(env.name)]
+
+
+def refusing_undefined_tools(replies):
+    """The replies in turn, from a provider that refuses, as Anthropic does (also through
+    OpenRouter), a request whose history calls a tool the request does not define."""
+    replies = list(replies)
+
+    def respond(body):
+        if undefined_calls(body):
+            return Reply.json({"error": {"type": "invalid_request_error", "message": (
+                "Requests which include `tool_use` or `tool_result` blocks must define "
+                "tools.")}}, status=400)
+        return replies.pop(0)
+    return respond
+
+
+def saved_calls(env):
+    """The tool calls of the last saved conversation, and its tool results' text."""
+    with Store.open(env.data / "conversations.db", create=False) as s:
+        msgs = s.last().messages
+    return ([c.name for m in msgs for c in m.tool_calls or ()],
+            [m.text for m in msgs if m.role == "tool"])
 
 
 # -- --schema ------------------------------------------------------------------------
@@ -80,6 +110,63 @@ def test_forced_tool_call_for_a_model_without_it(cli, replay):
     [tool] = body["tools"]
     assert tool["function"]["name"] == "final_answer"
     assert tool["function"]["parameters"] == CONCISE_SCHEMA
+
+
+# -- a structured answer, continued without --schema --------------------------------
+
+def test_a_forced_answer_continued_without_schema_on_a_strict_provider(cli, replay):
+    env, run = cli([Reply.tool_calls([("call_1", "final_answer", ANSWER)]),
+                    Reply.text("In 1815.")], strict=True)
+    first = run("-m", "openrouter/anthropic/claude-sonnet-4", "--schema", CONCISE, "Who?")
+    assert first.code == 0 and json.loads(first.out) == ANSWER, first.err
+    done = run("-c", "When was she born?")
+    assert done.code == 0, done.err
+    assert done.out == "In 1815.\n"
+    second = bodies(replay, env)[1]
+    assert "tools" not in second and undefined_calls(second) == []
+    sent = second["messages"][1:]  # after the system prompt
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    header, answer = sent[1]["content"].split("\n", 1)
+    assert header == "[tool call call_1: final_answer]" and json.loads(answer) == ANSWER
+    assert sent[2]["content"] == ("[result of tool call call_1: final_answer]\n"
+                                  "The answer was accepted.\n\nWhen was she born?")
+    # the saved conversation is what happened: the call and its result stay
+    assert saved_calls(env) == (["final_answer"], ["The answer was accepted."])
+
+
+def test_a_repair_turn_continued_without_schema_on_a_strict_provider(cli, replay):
+    env, run = cli([Reply.tool_calls([("c1", "final_answer", {"name": "Ada"})]),
+                    Reply.tool_calls([("c2", "final_answer", ANSWER)]),
+                    Reply.text("In 1815.")], strict=True)
+    assert run("-m", "openrouter/anthropic/claude-sonnet-4", "--schema", CONCISE,
+               "Who?").code == 0
+    done = run("-c", "When was she born?")
+    assert done.code == 0 and done.out == "In 1815.\n", done.err
+    third = bodies(replay, env)[2]
+    assert "tools" not in third and undefined_calls(third) == []
+    sent = third["messages"][1:]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert sent[1]["content"] == '[tool call c1: final_answer]\n{"name": "Ada"}'
+    assert "missing required property 'age'" in sent[2]["content"]
+    assert json.loads(sent[3]["content"].split("\n", 1)[1]) == ANSWER
+    assert sent[4]["content"].endswith("The answer was accepted.\n\nWhen was she born?")
+
+
+def test_a_tools_run_continued_without_tools_is_sent_the_same_way(cli, replay, tmp_path):
+    env, run = cli([Reply.tool_calls([("call_b1", "bash", {"command": "echo hi"})]),
+                    Reply.text("It said hi."), Reply.text("hi")], strict=True)
+    assert run("-m", "openrouter/anthropic/claude-sonnet-4", "-y", "-t", "bash", "say hi",
+               cwd=tmp_path).code == 0
+    done = run("-c", "What did it print?", cwd=tmp_path)
+    assert done.code == 0 and done.out == "hi\n", done.err
+    third = bodies(replay, env)[2]
+    assert "tools" not in third and undefined_calls(third) == []
+    sent = third["messages"][1:]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert sent[1]["content"] == '[tool call call_b1: bash]\n{"command": "echo hi"}'
+    assert sent[2]["content"].startswith("[result of tool call call_b1: bash]\n")
+    assert "hi" in sent[2]["content"] and sent[4]["content"] == "What did it print?"
+    assert saved_calls(env)[0] == ["bash"]
 
 
 def test_repair_turn_then_exit_8_with_the_validation_error(cli, replay):

@@ -259,7 +259,7 @@ def test_kill_9_mid_tool_then_continue_sends_a_valid_conversation(replay, tmp_pa
     before = stored_dicts(env)
     assert before[-1]["role"] == "assistant" and before[-1]["tool_calls"]
 
-    done = env.run("-c", "what happened?")
+    done = env.run("-c", "-t", "bash", "what happened?")  # bash offered: its call stays one
     assert done.code == 0 and done.out == "It was interrupted.\n" and done.err == "", done.err
     sent = replay.requests(name)[1].body["messages"]
     assert_valid(sent)

@@ -113,8 +113,8 @@ def test_a_vision_model_gets_the_image_as_an_image_part(replay, tmp_path, catalo
     assert url0.startswith("data:image/png;base64,iVBORw0KGgo")
     base64.b64decode(url0.split(",", 1)[1], validate=True)
     assert {"type": "text", "text": "[image 1, from ev__get-tiny-image]"} in msgs[4]["content"]
-    # the saved conversation sends the same messages again
-    p = run(tmp_path, env, "-c", "and now?", **v)
+    # the saved conversation sends the same messages again (with its tools offered)
+    p = run(tmp_path, env, "-c", "-t", "ev__*", "and now?", **v)
     assert p.returncode == 0, p.stderr
     again = convo(replay, name, 2)
     assert again[:5] == msgs and again[-1] == {"role": "user", "content": "and now?"}

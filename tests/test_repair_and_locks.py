@@ -86,9 +86,15 @@ def test_an_answer_saved_mid_stream_is_marked_interrupted():
 
 def test_arun_sends_a_repaired_history(replay):
     """A library caller (or a session) handing over a broken history still sends a valid one."""
+    from loomex_cli import tool
+
+    @tool
+    def f() -> str:
+        """Offered, so its call is sent as a call (see test_calls_as_text.py)."""
+        return ""
     name, url = replay.new_script([Reply.text("fine")], prefix="repair-arun")
     broken = [Message.user("q"), asst("c1"), Message.user("and now?")]
-    res = run_async(lambda: arun(make_agent(url), broken))
+    res = run_async(lambda: arun(make_agent(url, tools=[f]), broken))
     sent = replay.requests(name)[0].body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
     assert sent[2]["tool_call_id"] == "c1" and sent[2]["content"] == NO_RESULT

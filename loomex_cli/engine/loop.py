@@ -33,7 +33,7 @@ from .events import (MessageAdded, ModelCallFinish, ModelCallStart, ReasoningDel
                      RunError, RunFinished, RunStart, StepFinish, StepStart, TextDelta,
                      ToolCallComplete, ToolCallDelta, ToolCallStart)
 from .messages import Message, ToolCall
-from .repair import complete_history
+from .repair import calls_as_text, complete_history
 from .result import RunResult
 from .sinks import Dispatcher
 from .telemetry_sink import sink_if_enabled, tracing_from_env, tracing_sink
@@ -219,9 +219,12 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
     route = resolved.route
     echo = route.echo_reasoning
     effort = _effort(agent.reasoning_effort or route.effort, resolved)
+    sent = msgs  # msgs itself: an interrupted answer is kept in it
     if resolved.accepts_images is False:  # a text-only model now (-c -m, /model): the images
-        msgs = [m for m in msgs if "tool_images" not in m.extra]  # tools gave stay described
-    body = wire.build_body(route, [m.to_wire(echo) for m in msgs], specs, stream=agent.stream,
+        sent = [m for m in msgs if "tool_images" not in m.extra]  # tools gave stay described
+    # calls of tools this request does not offer (-c after --schema or -t) go as text
+    sent = calls_as_text(sent, {s["function"]["name"] for s in specs or ()})
+    body = wire.build_body(route, [m.to_wire(echo) for m in sent], specs, stream=agent.stream,
                            temperature=resolved.temperature(agent.temperature),
                            max_tokens=agent.max_tokens, extra_body=agent.extra_body,
                            effort=effort, **(out.body_fields() if out is not None else {}))
@@ -249,7 +252,7 @@ async def _call_model(agent: Agent, resolved: ResolvedModel, msgs: list[Message]
         emit(Retrying(step, attempt_no, delay, str(err)))
 
     t0 = time.perf_counter()
-    emit(ModelCallStart(step, agent.model, len(msgs)))
+    emit(ModelCallStart(step, agent.model, len(sent)))
 
     def failed(why: str, error: BaseException | None) -> None:
         _keep_partial(asm, msgs, why, emit, step)

@@ -11,11 +11,24 @@ older loomex versions interleaving their turns).
 - an assistant message saved while it was still streaming (``extra["streaming"]``) is marked
   ``extra["interrupted"] = "crash"``: its writer ended before finishing it; an interrupted one
   with no text (only reasoning) gets :data:`NO_TEXT` as its text.
+
+    sent = calls_as_text(msgs, {"bash"})   # each request: calls of tools not offered, as text
+
+A request must also name, in ``tools``, every tool its history calls: Anthropic (also through
+OpenRouter) and Bedrock refuse tool_use/tool_result blocks whose tools are not defined. A
+history goes on without its tools when a ``--schema`` run that answered through the
+``final_answer`` function is continued without ``--schema``, or a ``-t bash`` one without
+``-t``. :func:`calls_as_text` sends those calls, and their results, as text (the saved
+conversation keeps the real calls): nothing the model wrote or read is lost.
 """
 
 from __future__ import annotations
 
-from .messages import Message
+import dataclasses
+from collections.abc import Collection
+from typing import Any
+
+from .messages import Message, ToolCall
 
 #: the result given to a tool call whose result was never stored
 NO_RESULT = ("interrupted: no result (the run stopped before this tool call finished; "
@@ -116,3 +129,59 @@ def first_change(before: list[Message], after: list[Message]) -> int | None:
         if a is not b:
             return i
     return None if len(before) == len(after) else min(len(before), len(after))
+
+
+# -- calls of tools a request does not offer ---------------------------------------------
+
+def calls_as_text(messages: list[Message], offered: Collection[str]) -> list[Message]:
+    """The history for a request offering only the tools named in ``offered`` (``messages``
+    itself when every call names one): a call of any other tool leaves its assistant message's
+    ``tool_calls`` and is appended to its text as ``[tool call ID: NAME]`` and the arguments;
+    its result leaves the tool block and opens the next user message as ``[result of tool
+    call ID: NAME]`` and the result (a user message of its own before anything else), so
+    roles still alternate. Calls of offered tools, and their results, stay as they are."""
+    if all(c.name in offered for m in messages if m.tool_calls for c in m.tool_calls):
+        return messages  # the common case: nothing to do
+    out: list[Message] = []
+    moved: dict[str, str] = {}  # id -> name: the calls of this tool block made text
+    results: list[str] = []  # their results, for the next user message
+    for m in messages:
+        if m.role == "tool" and m.tool_call_id in moved:
+            name = moved.pop(m.tool_call_id or "")
+            results.append(f"[result of tool call {m.tool_call_id}: {name}]\n{m.text}")
+            continue
+        if m.role != "tool":
+            moved = {}
+            if results:
+                note, results = "\n\n".join(results), []
+                if m.role == "user":
+                    m = dataclasses.replace(m, content=_joined(note, m.content))
+                else:
+                    out.append(Message.user(note))
+        if m.role == "assistant" and m.tool_calls:
+            gone = [c for c in m.tool_calls if c.name not in offered]
+            if gone:
+                moved = {c.id: c.name for c in gone}
+                kept = [c for c in m.tool_calls if c.name in offered] or None
+                m = dataclasses.replace(m, content=_joined(m.content, _call_text(gone)),
+                                        tool_calls=kept)
+        out.append(m)
+    if results:
+        out.append(Message.user("\n\n".join(results)))
+    return out
+
+
+def _call_text(calls: list[ToolCall]) -> str:
+    return "\n\n".join(f"[tool call {c.id}: {c.name}]\n{c.arguments.strip() or '{}'}"
+                       for c in calls)
+
+
+def _joined(first: Any, then: Any) -> Any:
+    """Two contents as one (a string, a list of parts, or None), ``first`` first."""
+    if not first or not then:
+        return then or first
+    if isinstance(first, str) and isinstance(then, str):
+        return f"{first}\n\n{then}"
+    parts = [p if isinstance(p, dict) else {"type": "text", "text": p}
+             for c in (first, then) for p in (c if isinstance(c, list) else [c])]
+    return parts

@@ -11,7 +11,9 @@ function whose parameters are the schema (its arguments are the answer; with oth
 offered, ``tool_choice`` is "required" so the model may still use them first). The answer is
 parsed and validated (:mod:`.schema_check`); when it fails, the model gets one repair turn
 that quotes the validation error, and a second failure is :class:`SchemaMismatch`. A schema
-that is not an object is asked for as ``{"value": ...}`` and unwrapped.
+that is not an object is asked for as ``{"value": ...}`` and unwrapped. The answer call and
+its result stay in the conversation; a request that no longer offers the function (the
+conversation continued without ``output_type``) sends them as text (:func:`.repair.calls_as_text`).
 """
 
 from __future__ import annotations
