@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
 from ..errors import SchemaMismatch
-from ..wire.client import no_lone_surrogates
+from ..wire.json_text import no_lone_surrogates
 from .messages import Message
 from .schema import type_to_schema, unwrap
 from .schema_check import unchecked_keywords, validate

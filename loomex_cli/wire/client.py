@@ -15,6 +15,7 @@ from typing import Any
 from .assemble import Assembled, Assembler
 from .errors import (AuthError, ConfigError, ConnectError, IdleTimeoutError, ProviderError,
                      StreamError, error_for_status, extract_message, redact)
+from .json_text import loads_event, no_lone_surrogates
 from .providers import Route
 from .retry import parse_retry_after
 from .sse import LineTooLong, SSEParser
@@ -264,46 +265,6 @@ def _secs(value: float) -> str:
     return f"{value:g}"
 
 
-_scan_once = json.JSONDecoder().scan_once
-
-
-def _loads(data: bytes) -> Any:
-    """``json.loads`` for one SSE data payload, without its per-call overhead (encoding
-    detection, two regex matches): the C scanner, with json.loads as the judge of anything
-    unusual (surrounding white space, trailing garbage, invalid JSON raise as usual)."""
-    text = data.decode("utf-8")  # SSE is UTF-8; a UnicodeDecodeError is a ValueError
-    try:
-        obj, end = _scan_once(text, 0)
-    except StopIteration:
-        obj, end = json.loads(text), len(text)
-    except RecursionError:  # "[" x 100,000: a bad line like any other
-        raise ValueError("nested too deeply") from None
-    if end != len(text):
-        obj = json.loads(text)
-    if "\\ud" in text or "\\uD" in text:  # a JSON escape may hold a lone surrogate
-        obj = no_lone_surrogates(obj)
-    return obj
-
-
-_SURROGATE = None
-
-
-def no_lone_surrogates(obj: Any) -> Any:
-    """``obj`` with every lone UTF-16 surrogate (JSON ``"\\ud800"``, which no UTF-8 writer or
-    SQLite accepts) replaced by U+FFFD; valid pairs were already joined by the JSON parser."""
-    global _SURROGATE
-    if isinstance(obj, str):
-        if _SURROGATE is None:
-            import re
-            _SURROGATE = re.compile("[\\ud800-\\udfff]")
-        return _SURROGATE.sub("\ufffd", obj)
-    if isinstance(obj, list):
-        return [no_lone_surrogates(v) for v in obj]
-    if isinstance(obj, dict):
-        return {no_lone_surrogates(k): no_lone_surrogates(v) for k, v in obj.items()}
-    return obj
-
-
 def _is_done(data: bytes) -> bool:
     return data.strip() == b"[DONE]"
 
@@ -352,7 +313,7 @@ async def _read_stream(response: Any, asm: Assembler, watch: Any = None) -> None
     if watch is None:
         watch = _Unwatched()
     parser = SSEParser()
-    loads = _loads
+    loads = loads_event
     add = asm.add
     done = False
     bad = 0
